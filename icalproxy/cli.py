@@ -1,0 +1,221 @@
+"""Command line: a thin layer over config loading, fetching, the core and the daemon.
+
+Exceptions become messages and exit codes in ``main`` only:
+0 ok · 1 something failed at run time (a source, a write) · 2 bad config or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+from icalproxy import __version__
+from icalproxy.config.load import load_config
+from icalproxy.config.model import Config
+from icalproxy.core.parse import ParsedSource
+from icalproxy.core.pipeline import parse_sources, render_feeds
+from icalproxy.errors import ConfigError, FetchError, IcalproxyError
+from icalproxy.fetch import SourceFetcher, Validators
+from icalproxy.storage import atomic_write, safe_child
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="icalproxy",
+        description="Leak-free per-client calendar feeds from internal iCalendar feeds.",
+    )
+    parser.add_argument("--version", action="version", version=f"icalproxy {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="validate the config and every rules file")
+    _config_arg(check)
+    check.add_argument(
+        "--sources",
+        action="store_true",
+        help="also pull every source once and report parse problems",
+    )
+
+    render = commands.add_parser("render", help="write DIR/<feed>.ics for every feed")
+    _config_arg(render)
+    render.add_argument("--out", required=True, type=Path, help="output folder")
+    render.add_argument("--feed", action="append", help="only this feed (repeatable)")
+    render.add_argument("--report", type=Path, help="also write the run report as JSON here")
+    _now_arg(render)
+
+    preview = commands.add_parser(
+        "preview", help="what one client sees, beside the internal events"
+    )
+    _config_arg(preview)
+    preview.add_argument("--feed", required=True, help="feed name")
+    preview.add_argument("--format", choices=("agenda", "ics"), default="agenda")
+    preview.add_argument("--days", type=int, default=60, help="agenda length (default 60)")
+    _now_arg(preview)
+
+    from icalproxy.daemon.commands import add_daemon_commands  # noqa: PLC0415
+
+    add_daemon_commands(commands, _config_arg)
+    return parser
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="config YAML file")
+
+
+def _now_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--now",
+        type=_parse_now,
+        default=None,
+        help="pretend it is this UTC time (YYYY-MM-DD[THH:MM]); default: now",
+    )
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date/time: {text!r}") from exc
+    return (
+        moment.replace(tzinfo=None)
+        if moment.tzinfo is None
+        else moment.astimezone(UTC).replace(tzinfo=None)
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args)) if hasattr(args, "handler") else _dispatch(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); nothing was changed.", file=sys.stderr)
+        return EXIT_CONFIG
+    except IcalproxyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        return cmd_check(args)
+    if args.command == "render":
+        return cmd_render(args)
+    return cmd_preview(args)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    rules = config.rules
+    print(
+        f"{args.config}: OK — {len(config.sources)} source(s), {len(rules.feeds)} feed(s), "
+        f"{len(rules.profiles)} profile(s), {len(rules.statuses.entries)} status value(s), "
+        f"{len(config.watched_files) - 1} rules file(s)"
+    )
+    if not args.sources:
+        return EXIT_OK
+    snapshots, errors = pull_once(config)
+    for error in errors:
+        print(f"source {error}", file=sys.stderr)
+    for parsed in parse_sources(snapshots).values():
+        print(
+            f"source {parsed.source}: {parsed.vevents} VEVENT(s), {len(parsed.series)} UID(s), "
+            f"{len(parsed.problems)} problem(s)"
+        )
+        for problem in parsed.problems[:20]:
+            print(f"  {problem}")
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    unknown = [name for name in args.feed or () if name not in config.rules.feeds]
+    if unknown:
+        raise ConfigError([f"{args.config}: unknown feed {name!r}" for name in unknown])
+    snapshots, errors = pull_once(config)
+    for error in errors:
+        print(f"source {error}", file=sys.stderr)
+    result = render_feeds(parse_sources(snapshots), config.rules, args.now or utc_now(), args.feed)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    for name, feed in sorted(result.feeds.items()):
+        atomic_write(safe_child(out, name, ".ics"), feed.body, mode=0o644)
+    for line in result.report.summary_lines():
+        print(line)
+    print(f"wrote {len(result.feeds)} feed(s) to {out}")
+    if args.report:
+        atomic_write(
+            args.report, json.dumps(result.report.as_dict(), indent=2).encode(), mode=0o644
+        )
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from icalproxy.preview import agenda  # noqa: PLC0415  (icalendar import is slow)
+
+    config = load_config(args.config)
+    feed = config.rules.feeds.get(args.feed)
+    if feed is None:
+        known = ", ".join(sorted(config.rules.feeds))
+        raise ConfigError([f"{args.config}: unknown feed {args.feed!r} (known: {known})"])
+    snapshots, errors = pull_once(config, only=feed.sources)
+    for error in errors:
+        print(f"source {error}", file=sys.stderr)
+    parsed: dict[str, ParsedSource] = parse_sources(snapshots)
+    now = args.now or utc_now()
+    result = render_feeds(parsed, config.rules, now, [feed.name])
+    output = result.feeds.get(feed.name)
+    if output is None:
+        print("\n".join(result.report.summary_lines()), file=sys.stderr)
+        return EXIT_FAILED
+    if args.format == "ics":
+        sys.stdout.buffer.write(output.body)
+        return EXIT_FAILED if errors else EXIT_OK
+    lines = agenda(feed.name, feed.title, feed.profile, output.body, parsed, now, args.days)
+    lines += ["", *result.report.summary_lines()]
+    print("\n".join(lines))
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def pull_once(
+    config: Config, only: Sequence[str] | None = None
+) -> tuple[dict[str, bytes], list[FetchError]]:
+    """Fetch every source once (no state, no conditional GET). Failures are returned."""
+
+    async def run() -> tuple[dict[str, bytes], list[FetchError]]:
+        snapshots: dict[str, bytes] = {}
+        errors: list[FetchError] = []
+        async with aiohttp.ClientSession() as session:
+            fetcher = SourceFetcher(session)
+            for name, source in config.sources.items():
+                if only is not None and name not in only:
+                    continue
+                try:
+                    fetched = await fetcher.fetch(source, Validators())
+                except FetchError as exc:
+                    errors.append(exc)
+                    continue
+                if fetched.body is not None:
+                    snapshots[name] = fetched.body
+        return snapshots, errors
+
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Frozen, validated configuration. Built only by ``validate.py``; read by the core and shells."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+# ---------------------------------------------------------------- routing conditions
+
+
+@dataclass(frozen=True, slots=True)
+class Subcalendar:
+    """Matches when any CATEGORIES value equals one name or fits one glob (``Client: *``)."""
+
+    exact: frozenset[str]
+    globs: tuple[re.Pattern[str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMatch:
+    """A custom field (``X-TEAMUP-<NAME>`` or a ``Name: value`` line in DESCRIPTION)."""
+
+    name: str
+    equals: str | None = None
+    one_of: frozenset[str] | None = None
+    regex: re.Pattern[str] | None = None
+    present: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryMatch:
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMatch:
+    names: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Events that overlap [now - past, now + future]; a missing side is unbounded."""
+
+    past: timedelta | None
+    future: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    item: Condition
+
+
+Condition = Subcalendar | FieldMatch | SummaryMatch | SourceMatch | Window | AllOf | AnyOf | Not
+
+# ---------------------------------------------------------------- redaction profiles
+
+CategoriesMode = Literal["drop", "all", "client-facing"]
+PrivateMode = Literal["busy", "drop", "show"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scrub:
+    links: bool = True
+    emails: bool = True
+    phones: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a feed's subscribers see of an event. Everything not named here is dropped."""
+
+    name: str
+    summary: str = "{summary}[ — {status}]"
+    description: str | None = "[{status}][\n{status_description}]"
+    location: str | None = None
+    keep: frozenset[str] = frozenset()
+    categories: CategoriesMode = "drop"
+    client_facing: tuple[re.Pattern[str], ...] = ()
+    scrub: Scrub = field(default_factory=Scrub)
+    drop_description_lines: tuple[re.Pattern[str], ...] = ()
+    show_status: bool = True
+    private_events: PrivateMode = "busy"
+    busy_summary: str = "Reserved"
+
+
+# ---------------------------------------------------------------- status catalogue
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEntry:
+    value: str
+    label: str
+    description: str = ""
+    show: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCatalogue:
+    entries: Mapping[str, StatusEntry] = field(default_factory=dict)  # keys: casefolded values
+    field: str = "Status"  # the custom field that holds the status (after `entries`: it shadows)
+    unlisted: Literal["hide", "show"] = "hide"
+    defined: bool = False  # False: no catalogue in the rules, values shown as they are
+
+
+@dataclass(frozen=True, slots=True)
+class CustomFields:
+    """Where custom fields live: ``<prefix><NAME>`` properties and ``Name: value`` lines."""
+
+    prefix: str = "X-TEAMUP-"
+    description_lines: bool = True
+
+
+# ---------------------------------------------------------------- feeds, sources, server
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    name: str
+    title: str
+    sources: tuple[str, ...]
+    where: Condition | None
+    profile: str
+    line: str = ""  # "file:line" of its definition, for reports
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    refresh_interval: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class ShrinkGuard:
+    max_loss: float = 0.5
+    confirm_pulls: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    name: str
+    url: str  # http(s) URL, or an absolute file path
+    every: timedelta = timedelta(minutes=15)
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    max_bytes: int = 20 * 1024 * 1024
+    retries: int = 2
+    headers: Mapping[str, str] = field(default_factory=dict)
+    shrink_guard: ShrinkGuard = field(default_factory=ShrinkGuard)
+
+    @property
+    def is_file(self) -> bool:
+        return not self.url.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    gzip: bool = False
+    max_age: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Everything the pure pipeline needs."""
+
+    feeds: Mapping[str, Feed]
+    profiles: Mapping[str, Profile]
+    statuses: StatusCatalogue = field(default_factory=StatusCatalogue)
+    custom_fields: CustomFields = field(default_factory=CustomFields)
+    publish: Publish = field(default_factory=Publish)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    sources: Mapping[str, Source]
+    rules: Rules
+    state_dir: Path
+    server: Server = field(default_factory=Server)
+    watched_files: tuple[Path, ...] = ()

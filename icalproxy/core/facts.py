@@ -1,0 +1,107 @@
+"""What rules ask of one VEVENT: sub-calendars, custom fields, summary, time span.
+
+Computed lazily and at most once per component per run, so a feed that only looks at
+CATEGORIES never decodes a date or unescapes a DESCRIPTION.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from icalproxy.config.model import CustomFields
+from icalproxy.core import values
+from icalproxy.core.lines import split_text_list, unescape_text
+from icalproxy.core.parse import Component
+
+_FIELD_LINE = re.compile(r"^[ \t]*([^:\n]{1,60}?)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+
+
+class EventFacts:
+    __slots__ = (
+        "_categories",
+        "_description_fields",
+        "_span",
+        "component",
+        "custom",
+        "source",
+    )
+
+    def __init__(self, component: Component, source: str, custom: CustomFields) -> None:
+        self.component = component
+        self.source = source
+        self.custom = custom
+        self._categories: tuple[str, ...] | None = None
+        self._description_fields: dict[str, str] | None = None
+        self._span: tuple[datetime, datetime | None] | None = None
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        if self._categories is None:
+            found: list[str] = []
+            for prop in self.component.props:
+                if prop.name == "CATEGORIES":
+                    found.extend(split_text_list(prop.value))
+            self._categories = tuple(found)
+        return self._categories
+
+    def text(self, name: str) -> str:
+        prop = self.component.first(name)
+        return unescape_text(prop.value) if prop is not None else ""
+
+    @property
+    def summary(self) -> str:
+        return self.text("SUMMARY")
+
+    def field(self, name: str) -> str | None:
+        """A custom field's value: ``<prefix><NAME>`` property first, then a DESCRIPTION line."""
+        prop = self.component.first(self.custom.prefix + name.upper().replace(" ", "-"))
+        if prop is not None:
+            return unescape_text(prop.value).strip()
+        if not self.custom.description_lines:
+            return None
+        if self._description_fields is None:
+            self._description_fields = {}
+            description = self.text("DESCRIPTION")
+            if ":" in description:
+                for match in _FIELD_LINE.finditer(description):
+                    self._description_fields.setdefault(match[1].casefold(), match[2])
+        return self._description_fields.get(name.casefold())
+
+    def span(self, horizon: datetime) -> tuple[datetime, datetime | None]:
+        """(first start, last end or None when unbounded); COUNT rules expanded to ``horizon``."""
+        if self._span is None:
+            self._span = self._compute_span(horizon)
+        return self._span
+
+    def _compute_span(self, horizon: datetime) -> tuple[datetime, datetime | None]:
+        component = self.component
+        start_prop = component.first("DTSTART")
+        start = values.parse_when(start_prop.value) if start_prop else None
+        if start is None:
+            return datetime.min, None
+        length = (
+            timedelta(days=1)
+            if values.is_date(start_prop.value if start_prop else "")
+            else timedelta()
+        )
+        end_prop = component.first("DTEND")
+        if end_prop is not None:
+            end = values.parse_when(end_prop.value)
+            if end is not None and end > start:
+                length = end - start
+        else:
+            duration_prop = component.first("DURATION")
+            duration = values.parse_duration(duration_prop.value) if duration_prop else None
+            if duration is not None and duration > timedelta():
+                length = duration
+        last_start: datetime | None = start
+        rrule = component.first("RRULE")
+        if rrule is not None:
+            last_start = values.rrule_end(rrule.value, start, horizon)
+        for rdate in component.all("RDATE"):
+            for item in rdate.value.split(","):
+                moment = values.parse_when(item.partition("/")[0])
+                if moment is not None and last_start is not None and moment > last_start:
+                    last_start = moment
+        return start, (last_start + length if last_start is not None else None)

@@ -1,0 +1,255 @@
+"""Content lines: bytes → unfolded logical lines, and logical lines → folded CRLF bytes.
+
+RFC 5545 §3.1: lines end in CRLF and fold at 75 octets; a fold is CRLF followed by one
+space or tab. Feeds in the wild also use bare LF, bare CR, a UTF-8 or UTF-16 byte order
+mark, invalid UTF-8 and folds inside a multibyte character, so unfolding happens on
+bytes before decoding. Everything here is pure and allocation-light: the pipeline emits
+untouched lines verbatim and only decodes values that a rule needs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+MAX_OCTETS = 75
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_NAME_OK = re.compile(r"[A-Za-z0-9-]+\Z")
+
+
+class ContentLine(NamedTuple):
+    """One unfolded property line: NAME (upper case), raw ``;param=…`` text, raw value."""
+
+    name: str
+    params: str
+    value: str
+    line: int
+
+    def param(self, wanted: str) -> str | None:
+        """First value of parameter ``wanted`` (upper case name), unquoted, or None."""
+        if not self.params:
+            return None
+        for key, values in parse_params(self.params):
+            if key == wanted:
+                return values[0] if values else ""
+        return None
+
+    def text(self) -> str:
+        return unescape_text(self.value)
+
+
+class DecodedText(NamedTuple):
+    lines: list[tuple[int, str]]
+    problems: list[tuple[int, str]]
+
+
+def decode(data: bytes) -> DecodedText:
+    """Bytes → (physical line number, logical line) pairs, plus located problems.
+
+    Handles CRLF, LF and CR endings, byte order marks, UTF-16, folds (also inside a
+    multibyte character) and invalid UTF-8 (replaced, reported per line).
+    """
+    problems: list[tuple[int, str]] = []
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 3 and data[1:4:2] == b"\x00\x00"):
+        encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
+        data = data.decode(encoding, errors="replace").encode("utf-8")
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+        if b"\r" in data:
+            data = data.replace(b"\r", b"\n")
+    physical = data.split(b"\n")
+    logical: list[bytes] = []
+    numbers: list[int] = []
+    append_line = logical.append
+    append_number = numbers.append
+    for index, raw in enumerate(physical):
+        line = raw
+        if line and (line[0] == 32 or line[0] == 9):
+            if logical:
+                logical[-1] += line[1:]
+                continue
+            line = line[1:]
+        if line:
+            append_line(line)
+            append_number(index + 1)
+    try:
+        text_lines = b"\n".join(logical).decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        text_lines = []
+        for number, raw in zip(numbers, logical, strict=True):
+            try:
+                text_lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                problems.append((number, "invalid UTF-8 replaced by U+FFFD"))
+                text_lines.append(raw.decode("utf-8", errors="replace"))
+    if not logical:
+        text_lines = []
+    pairs = list(zip(numbers, text_lines, strict=True))
+    if any(_CONTROL.search(text) for _, text in pairs if not text.isprintable()):
+        cleaned = []
+        for number, text in pairs:
+            if _CONTROL.search(text):
+                problems.append((number, "control characters removed"))
+            cleaned.append((number, _CONTROL.sub("", text)))
+        pairs = cleaned
+    return DecodedText(pairs, problems)
+
+
+def split_line(text: str, number: int) -> ContentLine | None:
+    """Split one logical line into name, raw params and value; None when it is not one."""
+    colon = text.find(":")
+    semi = text.find(";")
+    if colon < 0:
+        return None
+    if semi < 0 or semi > colon:
+        name = text[:colon]
+        params = ""
+        value = text[colon + 1 :]
+    else:
+        name = text[:semi]
+        end = _param_end(text, semi)
+        if end < 0:
+            return None
+        params = text[semi:end]
+        value = text[end + 1 :]
+    if not _NAME_OK.match(name):
+        return None
+    return ContentLine(name.upper(), params, value, number)
+
+
+def _param_end(text: str, start: int) -> int:
+    """Index of the ':' that ends the parameters, skipping quoted values; -1 if none."""
+    quoted = False
+    for index in range(start, len(text)):
+        char = text[index]
+        if char == '"':
+            quoted = not quoted
+        elif char == ":" and not quoted:
+            return index
+    return -1
+
+
+def parse_params(raw: str) -> list[tuple[str, list[str]]]:
+    """``;A=1;B="x:y",z`` → [("A", ["1"]), ("B", ["x:y", "z"])]. Names upper-cased."""
+    result: list[tuple[str, list[str]]] = []
+    index = 0
+    length = len(raw)
+    while index < length:
+        if raw[index] != ";":
+            index += 1
+            continue
+        equals = raw.find("=", index)
+        if equals < 0:
+            break
+        name = raw[index + 1 : equals].strip().upper()
+        values: list[str] = []
+        index = equals + 1
+        while True:
+            if index < length and raw[index] == '"':
+                close = raw.find('"', index + 1)
+                if close < 0:
+                    close = length
+                values.append(raw[index + 1 : close])
+                index = close + 1
+            else:
+                stop = index
+                while stop < length and raw[stop] not in ",;":
+                    stop += 1
+                values.append(raw[index:stop])
+                index = stop
+            if index < length and raw[index] == ",":
+                index += 1
+                continue
+            break
+        if name:
+            result.append((name, values))
+    return result
+
+
+_SAFE_PARAM = re.compile(r'[^";:,]*\Z')
+
+
+def format_params(params: list[tuple[str, list[str]]]) -> str:
+    """Inverse of parse_params; quotes values containing ``:;,`` and drops ``"``."""
+    parts = []
+    for name, values in params:
+        rendered = []
+        for value in values:
+            clean = value.replace('"', "")
+            rendered.append(clean if _SAFE_PARAM.match(clean) else f'"{clean}"')
+        parts.append(f";{name}={','.join(rendered)}")
+    return "".join(parts)
+
+
+_UNESCAPE = re.compile(r"\\(.)")
+_UNESCAPE_MAP = {"n": "\n", "N": "\n"}
+
+
+def unescape_text(value: str) -> str:
+    r"""TEXT value → plain text (``\n``, ``\,``, ``\;``, ``\\``)."""
+    if "\\" not in value:
+        return value
+    return _UNESCAPE.sub(lambda match: _UNESCAPE_MAP.get(match[1], match[1]), value)
+
+
+def escape_text(text: str) -> str:
+    """Plain text → TEXT value."""
+    return (
+        text.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\n")
+        .replace("\n", "\\n")
+    )
+
+
+def split_text_list(value: str) -> list[str]:
+    r"""A comma-separated TEXT list (CATEGORIES) → unescaped items; ``\,`` stays in a name."""
+    if "\\" not in value:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    items: list[str] = []
+    current: list[str] = []
+    index = 0
+    while index < len(value):
+        char = value[index]
+        if char == "\\" and index + 1 < len(value):
+            current.append(_UNESCAPE_MAP.get(value[index + 1], value[index + 1]))
+            index += 2
+            continue
+        if char == ",":
+            items.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+        index += 1
+    items.append("".join(current).strip())
+    return [item for item in items if item]
+
+
+def fold(line: str) -> bytes:
+    """One logical line → CRLF-terminated bytes folded at 75 octets on UTF-8 boundaries."""
+    if len(line) <= MAX_OCTETS and line.isascii():
+        return line.encode("ascii") + b"\r\n"
+    data = line.encode("utf-8")
+    if len(data) <= MAX_OCTETS:
+        return data + b"\r\n"
+    chunks = []
+    start = 0
+    limit = MAX_OCTETS
+    length = len(data)
+    while start < length:
+        end = min(start + limit, length)
+        if end < length:
+            while end > start and (data[end] & 0xC0) == 0x80:
+                end -= 1
+        chunks.append(data[start:end])
+        start = end
+        limit = MAX_OCTETS - 1
+    return b"\r\n ".join(chunks) + b"\r\n"
+
+
+def unfold(data: bytes) -> bytes:
+    """Folded bytes → unfolded bytes (CRLF or LF followed by one space or tab removed)."""
+    return re.sub(rb"\r?\n[ \t]", b"", data)

@@ -1,0 +1,279 @@
+"""parse → route → redact → render, for every feed of the rules. Pure: bytes in, bytes out.
+
+Recurrence safety: a series (one UID) is routed per component. When the master goes to a
+feed but an override does not (its occurrence was moved to another sub-calendar), the
+override's RECURRENCE-ID becomes an EXDATE on the master in that feed. When an override
+goes to a feed whose master does not, it is published as a standalone event with a
+stable derived UID. Several sources in one feed are merged by UID: the newer version
+(SEQUENCE, then LAST-MODIFIED) wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from icalproxy.config.model import Feed, Rules
+from icalproxy.core.facts import EventFacts
+from icalproxy.core.lines import ContentLine
+from icalproxy.core.parse import Component, ParsedSource, Series, parse, version_key
+from icalproxy.core.redact import RedactedEvent, Redactor
+from icalproxy.core.render import etag_of, render_calendar
+from icalproxy.core.report import FeedReport, Problem, RunReport
+from icalproxy.core.route import Predicate, compile_where, required_subcalendars
+from icalproxy.core.timezones import builtin_timezone, render_timezone
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutput:
+    name: str
+    body: bytes
+    etag: str
+    events: int
+
+
+@dataclass(slots=True)
+class BuildResult:
+    feeds: dict[str, FeedOutput]
+    report: RunReport
+
+
+def parse_sources(snapshots: Mapping[str, bytes]) -> dict[str, ParsedSource]:
+    return {name: parse(data, name) for name, data in snapshots.items()}
+
+
+def build_feeds(
+    snapshots: Mapping[str, bytes], rules: Rules, now: datetime, only: Iterable[str] | None = None
+) -> BuildResult:
+    """Parse every source once and render the feeds (all, or those named in ``only``)."""
+    return render_feeds(parse_sources(snapshots), rules, now, only)
+
+
+def render_feeds(
+    sources: Mapping[str, ParsedSource],
+    rules: Rules,
+    now: datetime,
+    only: Iterable[str] | None = None,
+) -> BuildResult:
+    run = _Run(sources, rules, now)
+    wanted = set(only) if only is not None else None
+    outputs: dict[str, FeedOutput] = {}
+    for name, feed in rules.feeds.items():
+        if wanted is not None and name not in wanted:
+            continue
+        missing = [source for source in feed.sources if source not in sources]
+        if missing:
+            report = run.report.feeds[name] = FeedReport(name)
+            report.notes.append(f"not rendered: no data yet from {', '.join(missing)}")
+            continue
+        outputs[name] = run.render(feed)
+    for source in sources.values():
+        run.report.problems.extend(source.problems)
+        run.report.source_events[source.source] = source.vevents
+    return BuildResult(outputs, run.report)
+
+
+class _Run:
+    """Caches shared by all feeds of one run: facts, redactions, indexes, time zones."""
+
+    def __init__(self, sources: Mapping[str, ParsedSource], rules: Rules, now: datetime) -> None:
+        self.sources = sources
+        self.rules = rules
+        self.now = now
+        self.report = RunReport()
+        self._facts: dict[int, EventFacts] = {}
+        self._redactors: dict[str, Redactor] = {}
+        self._redacted: dict[tuple[int, str], RedactedEvent | None] = {}
+        self._index: dict[str, dict[str, list[Series]]] = {}
+
+    # ------------------------------------------------------------ per feed
+
+    def render(self, feed: Feed) -> FeedOutput:
+        report = self.report.feeds[feed.name] = FeedReport(feed.name)
+        predicate = compile_where(feed.where, self.now)
+        redactor = self._redactor(feed.profile)
+        candidates, total = self._candidates(feed)
+        report.events_in = total
+        events: list[tuple[str, str, bytes]] = []
+        tzids: set[str] = set()
+        routed_series = 0
+        for series in candidates:
+            emitted = self._route_series(series, predicate, redactor, report, events, tzids)
+            routed_series += emitted > 0
+        report.dropped["not routed to this feed"] += total - routed_series
+        timezones, floating = self._timezones(tzids, feed, report)
+        if floating:
+            events = self._refloat(events, floating, candidates, predicate, redactor)
+        events.sort(key=lambda item: (item[0], item[1]))
+        body = render_calendar(
+            feed.title, self.rules.publish.refresh_interval, timezones, [e[2] for e in events]
+        )
+        report.events_out = len(events)
+        return FeedOutput(feed.name, body, etag_of(body), len(events))
+
+    def _candidates(self, feed: Feed) -> tuple[list[Series], int]:
+        """Series that may match, and the number of distinct UIDs in the feed's sources."""
+        merged: dict[str, Series] = {}
+        total_uids: set[str] = set()
+        needed = required_subcalendars(feed.where)
+        for source_name in feed.sources:
+            source = self.sources[source_name]
+            if len(feed.sources) > 1:
+                total_uids.update(source.series)
+            if needed is None:
+                pool: Iterable[Series] = source.series.values()
+            else:
+                index = self._category_index(source)
+                pool = dict.fromkeys(
+                    series for name in needed for series in index.get(name, ())
+                ).keys()
+            for series in pool:
+                current = merged.get(series.uid)
+                if current is None or _series_version(series) > _series_version(current):
+                    merged[series.uid] = series
+        total = (
+            len(total_uids) if len(feed.sources) > 1 else len(self.sources[feed.sources[0]].series)
+        )
+        return list(merged.values()), total
+
+    def _category_index(self, source: ParsedSource) -> dict[str, list[Series]]:
+        index = self._index.get(source.source)
+        if index is None:
+            index = {}
+            for series in source.series.values():
+                names: set[str] = set()
+                for component in series.components():
+                    names.update(self.facts(component, source.source).categories)
+                for name in names:
+                    index.setdefault(name, []).append(series)
+            self._index[source.source] = index
+        return index
+
+    def _route_series(
+        self,
+        series: Series,
+        predicate: Predicate,
+        redactor: Redactor,
+        report: FeedReport,
+        events: list[tuple[str, str, bytes]],
+        tzids: set[str],
+        floating: frozenset[str] = frozenset(),
+    ) -> int:
+        master = series.master
+        master_in = master is not None and predicate(self.facts(master, series.source))
+        excluded: list[ContentLine] = []
+        kept_overrides: list[tuple[str, Component]] = []
+        for key, override in sorted(series.overrides.items()):
+            if predicate(self.facts(override, series.source)):
+                kept_overrides.append((key, override))
+            elif master_in:
+                rid = override.first("RECURRENCE-ID")
+                if rid is not None:
+                    excluded.append(ContentLine("EXDATE", rid.params, rid.value, rid.line))
+                report.dropped["moved occurrence excluded (EXDATE)"] += 1
+        emitted = 0
+        if master_in and master is not None:
+            result = self._redact(master, series.source, redactor, excluded, None, floating)
+            if result is None:
+                report.dropped["dropped by profile"] += 1
+            else:
+                events.append((series.uid, "", result.chunk))
+                tzids |= result.tzids
+                emitted += 1
+        for key, override in kept_overrides:
+            standalone = None if master_in else f"{series.uid}-R{key}"
+            result = self._redact(override, series.source, redactor, (), standalone, floating)
+            if result is None:
+                report.dropped["dropped by profile"] += 1
+                continue
+            if standalone is not None:
+                events.append((standalone, "", result.chunk))
+                report.standalone += 1
+            else:
+                events.append((series.uid, key, result.chunk))
+            tzids |= result.tzids
+            emitted += 1
+        return emitted
+
+    def _redact(
+        self,
+        component: Component,
+        source: str,
+        redactor: Redactor,
+        exdates: list[ContentLine] | tuple[()],
+        standalone: str | None,
+        floating: frozenset[str],
+    ) -> RedactedEvent | None:
+        facts = self.facts(component, source)
+        if exdates or standalone is not None or floating:
+            return redactor.redact(
+                facts, extra_exdates=exdates, standalone_uid=standalone, floating=floating
+            )
+        key = (id(component), redactor.profile.name)
+        if key not in self._redacted:
+            self._redacted[key] = redactor.redact(facts)
+        return self._redacted[key]
+
+    def _timezones(
+        self, tzids: set[str], feed: Feed, report: FeedReport
+    ) -> tuple[list[bytes], frozenset[str]]:
+        chunks: list[bytes] = []
+        floating: set[str] = set()
+        for tzid in sorted(tzids):
+            chunk = None
+            for source_name in feed.sources:
+                definition = self.sources[source_name].timezones.get(tzid)
+                if definition is not None:
+                    chunk = render_timezone(definition, tzid)
+                    if chunk is not None:
+                        break
+            if chunk is None:
+                chunk = builtin_timezone(tzid)
+                if chunk is not None:
+                    report.notes.append(f"VTIMEZONE {tzid} taken from the tz database")
+            if chunk is None:
+                floating.add(tzid)
+                report.notes.append(f"TZID {tzid!r} has no definition; its times are floating")
+            else:
+                chunks.append(chunk)
+        return chunks, frozenset(floating)
+
+    def _refloat(
+        self,
+        events: list[tuple[str, str, bytes]],
+        floating: frozenset[str],
+        candidates: list[Series],
+        predicate: Predicate,
+        redactor: Redactor,
+    ) -> list[tuple[str, str, bytes]]:
+        """Render again without the TZIDs that no VTIMEZONE can describe."""
+        scratch = FeedReport("scratch")
+        again: list[tuple[str, str, bytes]] = []
+        for series in candidates:
+            self._route_series(series, predicate, redactor, scratch, again, set(), floating)
+        return again
+
+    # ------------------------------------------------------------ shared
+
+    def facts(self, component: Component, source: str) -> EventFacts:
+        key = id(component)
+        facts = self._facts.get(key)
+        if facts is None:
+            facts = self._facts[key] = EventFacts(component, source, self.rules.custom_fields)
+        return facts
+
+    def _redactor(self, profile_name: str) -> Redactor:
+        redactor = self._redactors.get(profile_name)
+        if redactor is None:
+            profile = self.rules.profiles[profile_name]
+            redactor = self._redactors[profile_name] = Redactor(profile, self.rules.statuses)
+        return redactor
+
+
+def _series_version(series: Series) -> tuple[int, str]:
+    head = series.master or next(iter(series.overrides.values()), None)
+    return version_key(head) if head is not None else (0, "")
+
+
+__all__ = ["BuildResult", "FeedOutput", "Problem", "build_feeds", "parse_sources", "render_feeds"]

@@ -1,0 +1,70 @@
+"""What one pipeline run did: per-feed counts, drops by reason, located parse problems."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class Problem(NamedTuple):
+    """Something in a source that could not be used as it was, with where it is."""
+
+    source: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.message}"
+
+
+@dataclass(slots=True)
+class FeedReport:
+    feed: str
+    events_in: int = 0
+    events_out: int = 0
+    standalone: int = 0  # overrides published as their own event (master not in this feed)
+    dropped: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "feed": self.feed,
+            "events_in": self.events_in,
+            "events_out": self.events_out,
+            "standalone_overrides": self.standalone,
+            "dropped": dict(sorted(self.dropped.items())),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(slots=True)
+class RunReport:
+    feeds: dict[str, FeedReport] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    source_events: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "sources": dict(self.source_events),
+            "feeds": {name: report.as_dict() for name, report in sorted(self.feeds.items())},
+            "problems": [str(problem) for problem in self.problems],
+        }
+
+    def summary_lines(self, max_problems: int = 20) -> list[str]:
+        lines = []
+        for name, report in sorted(self.feeds.items()):
+            dropped = ", ".join(
+                f"{reason}: {count}" for reason, count in sorted(report.dropped.items())
+            )
+            lines.append(
+                f"feed {name}: {report.events_in} in, {report.events_out} out"
+                + (f" (dropped {dropped})" if dropped else "")
+            )
+            lines.extend(f"  note: {note}" for note in report.notes)
+        if self.problems:
+            lines.append(f"{len(self.problems)} problem(s) in sources:")
+            lines.extend(f"  {problem}" for problem in self.problems[:max_problems])
+            if len(self.problems) > max_problems:
+                lines.append(f"  … and {len(self.problems) - max_problems} more")
+        return lines

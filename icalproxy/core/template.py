@@ -1,0 +1,80 @@
+"""Text templates for what a profile shows: ``{summary}[ — {status}]``.
+
+``{name}`` inserts a value; a ``[...]`` group vanishes when any value inside it is empty,
+so ``[ — {status}]`` adds the dash only when there is a status to show. ``\\[`` and
+``\\]`` are literal brackets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+PLACEHOLDERS = frozenset(
+    {"summary", "status", "status_description", "location", "description", "subcalendars"}
+)
+_TOKEN = re.compile(r"\\\[|\\\]|\[|\]|\{([a-z_]+)\}|[^\[\]{\\]+|.", re.DOTALL)
+
+
+class TemplateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    # Each part: (literal text, None) or (None, placeholder); groups are nested tuples.
+    parts: tuple[object, ...]
+    names: frozenset[str]
+
+    def render(self, values: Mapping[str, str]) -> str:
+        text, _ = _render(self.parts, values)
+        return text.strip()
+
+
+def _render(parts: tuple[object, ...], values: Mapping[str, str]) -> tuple[str, bool]:
+    out: list[str] = []
+    complete = True
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, tuple) and part and part[0] == "{}":
+            value = values.get(str(part[1]), "")
+            if not value:
+                complete = False
+            out.append(value)
+        elif isinstance(part, tuple):
+            text, ok = _render(part[1:], values)
+            if ok:
+                out.append(text)
+    return "".join(out), complete
+
+
+def compile_template(text: str) -> Template:
+    """Parse a template; unknown placeholders and unbalanced brackets raise TemplateError."""
+    stack: list[list[object]] = [["group"]]
+    names: set[str] = set()
+    for match in _TOKEN.finditer(text):
+        piece = match[0]
+        if piece in ("\\[", "\\]"):
+            stack[-1].append(piece[1])
+        elif piece == "[":
+            stack.append(["group"])
+        elif piece == "]":
+            if len(stack) == 1:
+                raise TemplateError("']' without '['")
+            group = stack.pop()
+            stack[-1].append(tuple(group))
+        elif match[1] is not None:
+            if match[1] not in PLACEHOLDERS:
+                known = ", ".join(sorted(PLACEHOLDERS))
+                raise TemplateError(f"unknown placeholder {{{match[1]}}} (known: {known})")
+            names.add(match[1])
+            stack[-1].append(("{}", match[1]))
+        elif piece == "{":
+            raise TemplateError("'{' must start a placeholder such as {summary}")
+        else:
+            stack[-1].append(piece)
+    if len(stack) != 1:
+        raise TemplateError("'[' without ']'")
+    return Template(tuple(stack[0][1:]), frozenset(names))

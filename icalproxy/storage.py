@@ -1,0 +1,60 @@
+"""Atomic files: write to a temp file in the same folder, fsync, rename, fsync the folder.
+
+A crash at any moment leaves either the old file or the new one, never a mix. Readers
+verify a checksum written beside the data (see ``state.py``), so a torn or foreign file is
+detected and ignored rather than served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o640) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Temp files left by a crash mid-write; returns how many were removed."""
+    removed = 0
+    if folder.is_dir():
+        for leftover in folder.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+                removed += 1
+    return removed
+
+
+def safe_child(folder: Path, name: str, suffix: str) -> Path:
+    """``folder/name+suffix``, refusing any name that would leave the folder."""
+    if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
+        raise ValueError(f"unsafe file name {name!r}")
+    child = (folder / f"{name}{suffix}").resolve()
+    if child.parent != folder.resolve():
+        raise ValueError(f"unsafe file name {name!r}")
+    return child

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install icalproxy with its test dependencies into .venv and run the whole suite.
+# Also installs the real calendar parsers of ../shared/tools/feedcheck when ../shared exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+if [ -x ../shared/tools/feedcheck/setup.sh ] || [ -f ../shared/tools/feedcheck/setup.sh ]; then
+  bash ../shared/tools/feedcheck/setup.sh || echo "feedcheck setup failed: real-client tests will skip" >&2
+fi
+.venv/bin/ruff check icalproxy tests benchmarks
+.venv/bin/python -m pytest "$@"

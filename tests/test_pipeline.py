@@ -1,0 +1,368 @@
+"""Routing, recurrence safety, merging, redaction and rendering, end to end through the core."""
+
+from __future__ import annotations
+
+import icalendar
+import pytest
+
+from icalproxy.core.pipeline import build_feeds
+from tests.support import NOW, build, calendar, rules_from, structure_problems, unfolded
+
+BERLIN = """BEGIN:VTIMEZONE
+TZID:Europe/Berlin
+BEGIN:STANDARD
+DTSTART:19701025T030000
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:19700329T020000
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+END:DAYLIGHT
+END:VTIMEZONE"""
+
+SERIES = calendar(
+    """UID:S1
+DTSTAMP:20261101T000000Z
+DTSTART;TZID=Europe/Berlin:20261201T080000
+DTEND;TZID=Europe/Berlin:20261201T090000
+RRULE:FREQ=WEEKLY;COUNT=4
+SUMMARY:Weekly service
+CATEGORIES:Client: Acme""",
+    """UID:S1
+DTSTAMP:20261101T000000Z
+RECURRENCE-ID;TZID=Europe/Berlin:20261208T080000
+DTSTART;TZID=Europe/Berlin:20261208T100000
+DTEND;TZID=Europe/Berlin:20261208T110000
+SUMMARY:Weekly service (moved to Beta)
+CATEGORIES:Client: Beta""",
+    """UID:S1
+DTSTAMP:20261101T000000Z
+RECURRENCE-ID;TZID=Europe/Berlin:20261215T080000
+DTSTART;TZID=Europe/Berlin:20261215T090000
+DTEND;TZID=Europe/Berlin:20261215T100000
+SUMMARY:Weekly service (later)
+CATEGORIES:Client: Acme""",
+    """UID:D1
+DTSTAMP:20261101T000000Z
+DTSTART;VALUE=DATE:20261210
+RRULE:FREQ=DAILY;COUNT=3
+SUMMARY:All-day series
+CATEGORIES:Client: Beta""",
+    """UID:D1
+DTSTAMP:20261101T000000Z
+RECURRENCE-ID;VALUE=DATE:20261211
+DTSTART;VALUE=DATE:20261212
+SUMMARY:All-day moved into Acme
+CATEGORIES:Client: Acme""",
+    extra=BERLIN,
+)
+
+TWO_FEEDS = """
+sources: {jobs: {url: x.ics}}
+feeds:
+  acme: {title: Acme, where: {subcalendar: "Client: Acme"}}
+  beta: {title: Beta, where: {subcalendar: "Client: Beta"}}
+"""
+
+
+def events(body: bytes) -> list[icalendar.Event]:
+    return list(icalendar.Calendar.from_ical(body).walk("VEVENT"))
+
+
+def test_moved_override_becomes_exdate_and_standalone_elsewhere() -> None:
+    result = build(TWO_FEEDS, jobs=SERIES)
+    acme = {
+        (str(e["UID"]), e.get("RECURRENCE-ID") is not None): e
+        for e in events(result.feeds["acme"].body)
+    }
+    master = acme[("S1", False)]
+    exdates = [d.dt.strftime("%Y%m%dT%H%M") for x in [master["EXDATE"]] for d in x.dts]
+    assert exdates == ["20261208T0800"]
+    assert master["EXDATE"].dts[0].dt.tzinfo is not None  # same TZID type as RECURRENCE-ID
+    assert ("S1", True) in acme  # the override that stayed in Acme
+    standalone = acme[("D1-R20261211", False)]
+    assert standalone.get("RECURRENCE-ID") is None and standalone.get("RRULE") is None
+    assert standalone.decoded("DTSTART").isoformat() == "2026-12-12"  # all-day stays a DATE
+
+    beta = {str(e["UID"]): e for e in events(result.feeds["beta"].body)}
+    assert set(beta) == {"S1-R20261208T080000", "D1"}
+    assert [d.dt.isoformat() for d in beta["D1"]["EXDATE"].dts] == ["2026-12-11"]
+    assert "VTIMEZONE" in result.feeds["beta"].body.decode()
+
+
+def test_report_counts_per_feed() -> None:
+    report = build(TWO_FEEDS, jobs=SERIES).report.feeds["acme"]
+    assert (report.events_in, report.events_out) == (2, 3)
+    assert report.dropped["moved occurrence excluded (EXDATE)"] == 1
+    assert report.standalone == 1
+
+
+def test_output_is_deterministic_and_independent_of_input_order() -> None:
+    first = build(TWO_FEEDS, jobs=SERIES)
+    again = build(TWO_FEEDS, jobs=SERIES)
+    assert first.feeds["acme"].body == again.feeds["acme"].body
+    text = SERIES.decode()
+    head, _, rest = text.partition("BEGIN:VEVENT")
+    blocks = ("BEGIN:VEVENT" + rest.removesuffix("END:VCALENDAR\r\n")).split("BEGIN:VEVENT")[1:]
+    reordered = (head + "".join("BEGIN:VEVENT" + block for block in reversed(blocks))).encode()
+    reordered += b"END:VCALENDAR\r\n"
+    assert build(TWO_FEEDS, jobs=reordered).feeds["acme"].body == first.feeds["acme"].body
+
+
+def test_sources_merge_by_uid_newest_sequence_wins() -> None:
+    old = calendar(
+        "UID:M\nDTSTART:20261201T080000Z\nSEQUENCE:1\nSUMMARY:old\nCATEGORIES:Client: Acme"
+    )
+    new = calendar(
+        "UID:M\nDTSTART:20261201T090000Z\nSEQUENCE:2\nSUMMARY:new\nCATEGORIES:Client: Acme"
+    )
+    text = """
+sources: {a: {url: a.ics}, b: {url: b.ics}}
+feeds: {acme: {title: Acme, from: [a, b], where: {subcalendar: "Client: Acme"}}}
+"""
+    for sources in ({"a": old, "b": new}, {"a": new, "b": old}):
+        body = build(text, **sources).feeds["acme"].body
+        assert [str(e["SUMMARY"]) for e in events(body)] == ["new"]
+
+
+def test_feed_without_where_takes_everything_and_source_condition() -> None:
+    text = """
+sources: {a: {url: a.ics}, b: {url: b.ics}}
+feeds:
+  all: {title: All}
+  only-b: {title: B, where: {source: b}}
+"""
+    result = build(
+        text,
+        a=calendar("UID:1\nDTSTART:20261201T080000Z"),
+        b=calendar("UID:2\nDTSTART:20261201T080000Z"),
+    )
+    assert len(events(result.feeds["all"].body)) == 2
+    assert [str(e["UID"]) for e in events(result.feeds["only-b"].body)] == ["2"]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ('{subcalendar: "Client: *"}', {"acme", "beta"}),
+        ('{subcalendar: ["Client: Beta", "Team: Jo"]}', {"beta", "jo"}),
+        ("{field: {name: Status, equals: done}}", {"acme"}),
+        ("{field: {name: Status, in: [Scheduled, On hold]}}", {"beta", "jo"}),
+        ("{field: {name: Status, regex: '^Sched'}}", {"beta"}),
+        ("{field: {name: Priority, equals: high}}", {"jo"}),
+        ("{field: {name: Status, present: false}}", set()),
+        ("{summary: '(?i)boiler'}", {"acme"}),
+        ('{not: {subcalendar: "Client: *"}}', {"jo"}),
+        ("{any: [{summary: boiler}, {summary: Valve}]}", {"acme", "beta"}),
+        (
+            '{all: [{subcalendar: "Client: *"}, {field: {name: Status, equals: Scheduled}}]}',
+            {"beta"},
+        ),
+        ("{window: {past: 7d, future: 30d}}", {"acme", "beta"}),
+        ("{window: {future: 1d}}", {"acme"}),
+    ],
+)
+def test_where_conditions(where: str, expected: set[str]) -> None:
+    source = calendar(
+        "UID:acme\nDTSTART:20261124T080000Z\nSUMMARY:boiler\nCATEGORIES:Client: Acme\n"
+        "X-TEAMUP-STATUS:Done",
+        "UID:beta\nDTSTART:20261210T080000Z\nSUMMARY:Valve\nCATEGORIES:Client: Beta\n"
+        "DESCRIPTION:Status: Scheduled",
+        "UID:jo\nDTSTART:20270610T080000Z\nSUMMARY:Van\nCATEGORIES:Team: Jo\n"
+        "X-TEAMUP-STATUS:On hold\nX-TEAMUP-PRIORITY:High",
+    )
+    text = f"sources: {{s: {{url: s.ics}}}}\nfeeds: {{f: {{title: F, where: {where}}}}}\n"
+    body = build(text, s=source).feeds["f"].body
+    assert {str(e["UID"]) for e in events(body)} == expected
+
+
+def test_window_covers_recurring_series_until_their_end() -> None:
+    source = calendar(
+        "UID:old-but-recurring\nDTSTART:20250101T080000Z\nRRULE:FREQ=WEEKLY;COUNT=200",
+        "UID:old-and-done\nDTSTART:20250101T080000Z\nRRULE:FREQ=WEEKLY;COUNT=3",
+        "UID:forever\nDTSTART:20200101T080000Z\nRRULE:FREQ=YEARLY",
+        "UID:until-passed\nDTSTART:20250101T080000Z\nRRULE:FREQ=DAILY;UNTIL=20250301T000000Z",
+    )
+    text = "sources: {s: {url: s.ics}}\nfeeds: {f: {title: F, where: {window: {past: 30d}}}}\n"
+    body = build(text, s=source).feeds["f"].body
+    assert {str(e["UID"]) for e in events(body)} == {"old-but-recurring", "forever"}
+
+
+CLIENT_EVENT = calendar(
+    """UID:L1
+DTSTAMP:20261101T000000Z
+DTSTART;TZID=Europe/Berlin;X-FOO=bar:20261201T080000
+DTEND;TZID=Europe/Berlin:20261201T090000
+SUMMARY;ALTREP="https://SECRET.example/x":Repair – see https://SECRET.example/a and mail SECRET@x.ex
+LOCATION:Street 1 SECRET
+DESCRIPTION:Status: Waiting\\nSECRET note https://SECRET.example
+URL:https://SECRET.example/e
+ATTACH:https://SECRET.example/f.pdf
+ATTENDEE;CN=SECRET:mailto:SECRET@x.example
+ORGANIZER:mailto:SECRET@x.example
+CONTACT:SECRET
+COMMENT:SECRET
+CLASS:PUBLIC
+X-ALT-DESC;FMTTYPE=text/html:<a href="https://SECRET">x</a>
+X-TEAMUP-STATUS:Waiting
+X-TEAMUP-COST:SECRET
+CATEGORIES:Client: Acme,Internal: SECRET
+BEGIN:VALARM
+ACTION:DISPLAY
+DESCRIPTION:SECRET
+TRIGGER:-PT5M
+END:VALARM""",
+    extra=BERLIN + "\nX-WR-CALDESC:SECRET\nBEGIN:VTODO\nUID:todo\nSUMMARY:SECRET\nEND:VTODO"
+    "\nBEGIN:VJOURNAL\nUID:j\nSUMMARY:SECRET\nEND:VJOURNAL",
+)
+
+
+@pytest.mark.parametrize("profile", ["client", "busy"])
+def test_client_and_busy_keep_nothing_internal(profile: str) -> None:
+    text = f"sources: {{s: {{url: s.ics}}}}\nfeeds: {{f: {{title: F, profile: {profile}}}}}\n"
+    body = build(text, s=CLIENT_EVENT).feeds["f"].body
+    assert "SECRET" not in unfolded(body)
+    event = events(body)[0]
+    assert set(event) <= {"UID", "DTSTAMP", "DTSTART", "DTEND", "SUMMARY", "DESCRIPTION"}
+    assert event["DTSTART"].params.get("X-FOO") is None
+    assert structure_problems(body) == []
+
+
+def test_client_summary_is_scrubbed_and_status_is_shown_through_catalogue() -> None:
+    text = """
+sources: {s: {url: s.ics}}
+statuses:
+  values:
+    Waiting: {label: Delayed, description: We wait for a part.}
+feeds: {f: {title: F}}
+"""
+    event = events(build(text, s=CLIENT_EVENT).feeds["f"].body)[0]
+    assert str(event["SUMMARY"]) == "Repair – see and mail — Delayed"
+    assert str(event["DESCRIPTION"]) == "Delayed\nWe wait for a part."
+
+
+def test_status_catalogue_hides_unlisted_and_hidden_values() -> None:
+    source = calendar(
+        "UID:a\nDTSTART:20261201T080000Z\nSUMMARY:A\nX-TEAMUP-STATUS:Secret internal state",
+        "UID:b\nDTSTART:20261201T080000Z\nSUMMARY:B\nX-TEAMUP-STATUS:On hold",
+        "UID:c\nDTSTART:20261201T080000Z\nSUMMARY:C\nDESCRIPTION:Notes\\nstatus: done",
+    )
+    text = """
+sources: {s: {url: s.ics}}
+statuses: {values: {On hold: {show: false}, Done: Completed}}
+feeds: {f: {title: F}}
+"""
+    shown = {
+        str(e["UID"]): str(e["SUMMARY"]) for e in events(build(text, s=source).feeds["f"].body)
+    }
+    assert shown == {"a": "A", "b": "B", "c": "C — Completed"}
+    no_catalogue = "sources: {s: {url: s.ics}}\nfeeds: {f: {title: F}}\n"
+    shown = {
+        str(e["UID"]): str(e["SUMMARY"])
+        for e in events(build(no_catalogue, s=source).feeds["f"].body)
+    }
+    assert shown["a"] == "A — Secret internal state"
+
+
+def test_technician_keeps_location_and_details_without_links_mails_costs() -> None:
+    source = calendar(
+        "UID:t\nDTSTART:20261201T080000Z\nSUMMARY:Fix\nLOCATION:Hafenstraße 12\n"
+        "DESCRIPTION:Status: Done\\nBring ladder\\nCost: 300 EUR\\nPortal: https://p.example/x\\n"
+        "Mail: a@b.example\\nCall +49 40 555 1234\nCATEGORIES:Team: Jo"
+    )
+    text = "sources: {s: {url: s.ics}}\nfeeds: {f: {title: F, profile: technician}}\n"
+    event = events(build(text, s=source).feeds["f"].body)[0]
+    assert str(event["LOCATION"]) == "Hafenstraße 12"
+    assert str(event["DESCRIPTION"]) == "Bring ladder\nCall +49 40 555 1234"
+    assert event["CATEGORIES"].cats == ["Team: Jo"]
+
+
+def test_custom_profile_with_client_facing_categories_and_phone_scrub() -> None:
+    source = calendar(
+        "UID:m\nDTSTART:20261201T080000Z\nSUMMARY:Job call 040 555 1234\n"
+        "CATEGORIES:Client: Acme,Internal: Fleet,Technician: Jo"
+    )
+    text = """
+sources: {s: {url: s.ics}}
+profiles:
+  master: {categories: client-facing, client_facing: ["Client: *"], scrub: {phones: true},
+           summary: "{summary}", description: null}
+feeds: {f: {title: F, profile: master}}
+"""
+    event = events(build(text, s=source).feeds["f"].body)[0]
+    assert event["CATEGORIES"].cats == ["Client: Acme"]
+    assert str(event["SUMMARY"]) == "Job call"
+    assert "DESCRIPTION" not in event
+
+
+def test_private_events_follow_the_profile() -> None:
+    source = calendar("UID:p\nDTSTART:20261201T080000Z\nSUMMARY:SECRET talk\nCLASS:PRIVATE")
+    for mode, expected in (("busy", ["Reserved"]), ("drop", []), ("show", ["SECRET talk"])):
+        text = (
+            "sources: {s: {url: s.ics}}\n"
+            f"profiles: {{p: {{private_events: {mode}}}}}\nfeeds: {{f: {{title: F, profile: p}}}}\n"
+        )
+        assert [
+            str(e["SUMMARY"]) for e in events(build(text, s=source).feeds["f"].body)
+        ] == expected
+
+
+def test_calendar_header_and_referenced_timezones_only() -> None:
+    source = calendar(
+        "UID:a\nDTSTART;TZID=Europe/Berlin:20261201T080000\nSUMMARY:A",
+        extra=BERLIN + "\n" + BERLIN.replace("Europe/Berlin", "Unused/Zone"),
+    )
+    text = (
+        "sources: {s: {url: s.ics}}\npublish: {refresh_interval: 1h}\n"
+        "feeds: {f: {title: 'Acme; Corp, Ltd'}}\n"
+    )
+    body = build(text, s=source).feeds["f"].body.decode()
+    header = body.split("BEGIN:VTIMEZONE")[0].split("\r\n")
+    assert header[:9] == [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        header[2],
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        "NAME:Acme\\; Corp\\, Ltd",
+        "X-WR-CALNAME:Acme\\; Corp\\, Ltd",
+        "REFRESH-INTERVAL;VALUE=DURATION:PT1H",
+        "X-PUBLISHED-TTL:PT1H",
+    ]
+    assert header[2].startswith("PRODID:-//icalproxy//")
+    assert body.count("BEGIN:VTIMEZONE") == 1 and "Unused/Zone" not in body
+
+
+def test_missing_vtimezone_is_built_from_tzdata_or_floated() -> None:
+    source = calendar(
+        "UID:a\nDTSTART;TZID=America/New_York:20261201T080000\nSUMMARY:A",
+        "UID:b\nDTSTART;TZID=Nowhere Standard Time:20261201T080000\nSUMMARY:B",
+    )
+    result = build("sources: {s: {url: s.ics}}\nfeeds: {f: {title: F}}\n", s=source)
+    body = result.feeds["f"].body
+    assert b"TZID:America/New_York" in body
+    assert b"Nowhere" not in body
+    assert structure_problems(body) == []
+    assert any("floating" in note for note in result.report.feeds["f"].notes)
+
+
+def test_bad_values_are_dropped_not_passed_to_clients() -> None:
+    source = calendar(
+        "UID:a\nDTSTART:20261201T080000Z\nDTEND:tomorrow\nRRULE:FREQ=SOMETIMES\n"
+        "EXDATE:notadate\nSEQUENCE:x\nSTATUS:MAYBE\nSUMMARY:A"
+    )
+    body = build("sources: {s: {url: s.ics}}\nfeeds: {f: {title: F}}\n", s=source).feeds["f"].body
+    event = events(body)[0]
+    assert set(event) == {"UID", "DTSTART", "DTSTAMP", "SUMMARY"}
+
+
+def test_source_without_data_is_reported_not_rendered() -> None:
+    result = build_feeds(
+        {}, rules_from("sources: {s: {url: s.ics}}\nfeeds: {f: {title: F}}\n"), NOW
+    )
+    assert result.feeds == {}
+    assert result.report.feeds["f"].notes == ["not rendered: no data yet from s"]
