@@ -81,14 +81,18 @@ def parse(data: bytes, source: str) -> ParsedSource:
     return parsed
 
 
+_CONTAINERS_SKIPPED = frozenset({EVENT, TIMEZONE, "VTODO", "VJOURNAL", "VALARM", "VFREEBUSY"})
+
+
 def _walk(roots: list[Component]) -> list[Component]:
-    """Top-level components and those nested in VCALENDARs (in document order)."""
+    """Every component in document order; VEVENTs nested in unknown containers count too."""
     found: list[Component] = []
-    for root in roots:
-        if root.name == "VCALENDAR":
-            found.extend(root.children)
-        else:
-            found.append(root)
+    pending = list(reversed(roots))
+    while pending:
+        component = pending.pop()
+        found.append(component)
+        if component.name not in _CONTAINERS_SKIPPED:
+            pending.extend(reversed(component.children))
     return found
 
 
@@ -171,9 +175,28 @@ def _add_timezone(
     timezones.setdefault(tzid.value.strip(), component)
 
 
+_DATE_PROPS = frozenset({"DTSTART", "DTEND", "EXDATE", "RDATE", "RECURRENCE-ID"})
+
+
+def _repair_dates(component: Component, source: str, problems: list[Problem]) -> None:
+    """``VALUE=DATE`` with a date-time value (a common producer bug): keep the date part."""
+    for index, prop in enumerate(component.props):
+        if prop.name in _DATE_PROPS and "DATE" in prop.params.upper() and "T" in prop.value:
+            value_type = prop.param("VALUE")
+            if value_type is not None and value_type.upper() == "DATE":
+                repaired = ",".join(part.strip()[:8] for part in prop.value.split(","))
+                component.props[index] = prop._replace(value=repaired)
+                problems.append(
+                    Problem(
+                        source, prop.line, f"{prop.name} is VALUE=DATE with a time; time dropped"
+                    )
+                )
+
+
 def _add_event(
     component: Component, series: dict[str, Series], source: str, problems: list[Problem]
 ) -> None:
+    _repair_dates(component, source, problems)
     start = component.first("DTSTART")
     if start is None:
         problems.append(Problem(source, component.line, "VEVENT without DTSTART; skipped"))

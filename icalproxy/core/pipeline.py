@@ -99,7 +99,16 @@ class _Run:
         tzids: set[str] = set()
         routed_series = 0
         for series in candidates:
-            emitted = self._route_series(series, predicate, redactor, report, events, tzids)
+            try:
+                emitted = self._route_series(series, predicate, redactor, report, events, tzids)
+            except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+                # A value no check foresaw: lose this series, never the feed.
+                head = series.master or next(iter(series.overrides.values()))
+                self.report.problems.append(
+                    Problem(series.source, head.line, f"event skipped: {type(exc).__name__}: {exc}")
+                )
+                report.dropped["unreadable event"] += 1
+                continue
             routed_series += emitted > 0
         report.dropped["not routed to this feed"] += total - routed_series
         timezones, floating = self._timezones(tzids, feed, report)

@@ -57,6 +57,9 @@ KEPT_PARAMS = {
 NEVER_KEEP = frozenset(
     {"URL", "ATTACH", "ATTENDEE", "ORGANIZER", "CONTACT", "X-ALT-DESC", "IMAGE", "CONFERENCE"}
 )
+# At most one of each (the first valid one wins); DTEND and DURATION exclude each other.
+SINGLE = frozenset(BASE_KEEP) - {"RDATE", "EXDATE"}
+_EXCLUSIVE = {"DTEND": ("DTEND", "DURATION"), "DURATION": ("DTEND", "DURATION")}
 STANDALONE_DROP = frozenset({"RECURRENCE-ID", "RRULE", "RDATE", "EXDATE"})
 FALLBACK_DTSTAMP = "19700101T000000Z"
 _STATUS_VALUES = frozenset({"TENTATIVE", "CONFIRMED", "CANCELLED"})
@@ -142,34 +145,26 @@ class Redactor:
             busy = profile.private_events == "busy"
         lines = ["BEGIN:VEVENT"]
         tzids: set[str] = set()
-        seen_time_end = False
-        has_dtstamp = False
+        seen: set[str] = set()
         for prop in component.props:
             name = prop.name
             if name not in BASE_KEEP and name not in self.keep:
                 continue
             if standalone_uid is not None and name in STANDALONE_DROP:
                 continue
+            if name in seen or not _value_ok(prop):
+                continue
+            if name in SINGLE:
+                seen.update(_EXCLUSIVE.get(name, (name,)))
             if name == "UID" and standalone_uid is not None:
                 lines.append("UID:" + escape_uid(standalone_uid))
-                continue
-            if not _value_ok(prop):
-                continue
-            if name in ("DTEND", "DURATION"):
-                if seen_time_end:
-                    continue
-                seen_time_end = True
-            elif name == "DTSTAMP":
-                if has_dtstamp:
-                    continue
-                has_dtstamp = True
-            if name in self.keep and name not in BASE_KEEP:
+            elif name in self.keep and name not in BASE_KEEP:
                 lines.append(f"{name}:{escape_text(self.scrub(unescape_text(prop.value)))}")
-                continue
-            lines.append(_render_prop(prop, tzids, floating))
+            else:
+                lines.append(_render_prop(prop, tzids, floating))
         for exdate in extra_exdates:
             lines.append(_render_prop(exdate, tzids, floating))
-        if not has_dtstamp:
+        if "DTSTAMP" not in seen:
             lines.insert(2, "DTSTAMP:" + _fallback_dtstamp(facts))
         lines.extend(self._templated(facts, busy))
         lines.append("END:VEVENT")

@@ -7,6 +7,7 @@ entry in the IANA database cannot be described: its times are passed on as float
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 from icalproxy.core.lines import fold
@@ -47,13 +48,19 @@ def builtin_timezone(tzid: str) -> bytes | None:
     """A VTIMEZONE for an IANA name (1970–2038), from the tz database; None if unknown."""
     if not tzid or len(tzid) > 64 or ("/" not in tzid and tzid not in ("UTC", "GMT")):
         return None
-    try:
-        import icalendar  # noqa: PLC0415  (rare path; the import is slow)
+    import icalendar  # noqa: PLC0415  (rare path; the import is slow)
 
-        zone = icalendar.Timezone.from_tzid(tzid)
-        data = zone.to_ical()
-    except Exception:
+    try:
+        with warnings.catch_warnings():
+            # "/vendor/…/Europe/Berlin" is read as Europe/Berlin, as clients do.
+            warnings.simplefilter("ignore")
+            data = icalendar.Timezone.from_tzid(tzid).to_ical()
+    except Exception:  # noqa: BLE001 - any failure of the library means "not describable"
         return None
     unfolded = data.replace(b"\r\n ", b"").decode("utf-8").split("\r\n")
-    lines = [line for line in unfolded if line and not line.startswith("COMMENT")]
+    lines = [
+        f"TZID:{tzid}" if line.startswith("TZID:") else line
+        for line in unfolded
+        if line and not line.startswith("COMMENT")
+    ]
     return b"".join(fold(line) for line in lines)

@@ -8,7 +8,7 @@ spares a time-zone database lookup per event.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 _DATE = re.compile(r"(\d{4})(\d{2})(\d{2})\Z")
 _DATETIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z?\Z")
@@ -51,13 +51,16 @@ def parse_duration(value: str) -> timedelta | None:
     if not match or value.strip().upper() in ("P", "PT"):
         return None
     sign, weeks, days, hours, minutes, seconds = match.groups()
-    delta = timedelta(
-        weeks=int(weeks or 0),
-        days=int(days or 0),
-        hours=int(hours or 0),
-        minutes=int(minutes or 0),
-        seconds=int(seconds or 0),
-    )
+    try:
+        delta = timedelta(
+            weeks=int(weeks or 0),
+            days=int(days or 0),
+            hours=int(hours or 0),
+            minutes=int(minutes or 0),
+            seconds=int(seconds or 0),
+        )
+    except OverflowError:
+        return None
     return -delta if sign == "-" else delta
 
 
@@ -109,7 +112,3 @@ def rrule_end(rrule: str, start: datetime, limit: datetime) -> datetime | None:
     except (ValueError, TypeError, OverflowError):
         return None
     return last
-
-
-def as_date(moment: datetime) -> date:
-    return moment.date()
