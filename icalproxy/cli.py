@@ -51,9 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--report", type=Path, help="also write the run report as JSON here")
     _now_arg(render)
 
-    preview = commands.add_parser(
-        "preview", help="what one client sees, beside the internal events"
-    )
+    preview = commands.add_parser("preview", help="what one client sees, beside the internal events")
     _config_arg(preview)
     preview.add_argument("--feed", required=True, help="feed name")
     preview.add_argument("--format", choices=("agenda", "ics"), default="agenda")
@@ -85,9 +83,7 @@ def _parse_now(text: str) -> datetime:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date/time: {text!r}") from exc
     return (
-        moment.replace(tzinfo=None)
-        if moment.tzinfo is None
-        else moment.astimezone(UTC).replace(tzinfo=None)
+        moment.replace(tzinfo=None) if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
     )
 
 
@@ -159,9 +155,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         print(line)
     print(f"wrote {len(result.feeds)} feed(s) to {out}")
     if args.report:
-        atomic_write(
-            args.report, json.dumps(result.report.as_dict(), indent=2).encode(), mode=0o644
-        )
+        atomic_write(args.report, json.dumps(result.report.as_dict(), indent=2).encode(), mode=0o644)
     return EXIT_FAILED if errors else EXIT_OK
 
 
@@ -192,9 +186,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return EXIT_FAILED if errors else EXIT_OK
 
 
-def pull_once(
-    config: Config, only: Sequence[str] | None = None
-) -> tuple[dict[str, bytes], list[FetchError]]:
+def pull_once(config: Config, only: Sequence[str] | None = None) -> tuple[dict[str, bytes], list[FetchError]]:
     """Fetch every source once (no state, no conditional GET). Failures are returned."""
 
     async def run() -> tuple[dict[str, bytes], list[FetchError]]:

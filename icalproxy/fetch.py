@@ -92,21 +92,15 @@ class SourceFetcher:
                     raise FetchError(source.name, f"HTTP {response.status}", status=response.status)
                 declared = response.content_length
                 if declared is not None and declared > source.max_bytes:
-                    raise FetchError(
-                        source.name, f"body of {declared} bytes is over the limit", status=413
-                    )
+                    raise FetchError(source.name, f"body of {declared} bytes is over the limit", status=413)
                 body = await _read_limited(response, source)
-                found = Validators(
-                    response.headers.get("ETag"), response.headers.get("Last-Modified")
-                )
+                found = Validators(response.headers.get("ETag"), response.headers.get("Last-Modified"))
         except aiohttp.TooManyRedirects as exc:
             raise FetchError(source.name, "too many redirects", status=310) from exc
         except TimeoutError as exc:
             raise FetchError(source.name, "timed out") from exc
         except aiohttp.ClientResponseError as exc:
-            raise FetchError(
-                source.name, f"bad response: {exc.message}", status=exc.status
-            ) from exc
+            raise FetchError(source.name, f"bad response: {exc.message}", status=exc.status) from exc
         except aiohttp.ClientError as exc:
             raise FetchError(source.name, f"connection failed: {type(exc).__name__}") from exc
         check_calendar(source.name, body)
@@ -119,9 +113,7 @@ async def _read_limited(response: aiohttp.ClientResponse, source: Source) -> byt
     async for chunk in response.content.iter_chunked(65536):
         size += len(chunk)
         if size > source.max_bytes:
-            raise FetchError(
-                source.name, f"body is over the limit of {source.max_bytes} bytes", status=413
-            )
+            raise FetchError(source.name, f"body is over the limit of {source.max_bytes} bytes", status=413)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -134,9 +126,7 @@ def read_file_source(source: Source, validators: Validators) -> Fetched:
         if validators.etag == stamp:
             return Fetched(None, validators)
         if stat.st_size > source.max_bytes:
-            raise FetchError(
-                source.name, f"file of {stat.st_size} bytes is over the limit", status=413
-            )
+            raise FetchError(source.name, f"file of {stat.st_size} bytes is over the limit", status=413)
         body = path.read_bytes()
     except FileNotFoundError as exc:
         raise FetchError(source.name, "file not found", status=404) from exc

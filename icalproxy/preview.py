@@ -52,9 +52,7 @@ def occurrences(body: bytes, start: datetime, days: int) -> list[Occurrence]:
 def _sort_key(moment: date | datetime) -> datetime:
     if isinstance(moment, datetime):
         return (
-            moment.replace(tzinfo=None)
-            if moment.tzinfo is None
-            else moment.astimezone().replace(tzinfo=None)
+            moment.replace(tzinfo=None) if moment.tzinfo is None else moment.astimezone().replace(tzinfo=None)
         )
     return datetime(moment.year, moment.month, moment.day)
 
@@ -63,9 +61,7 @@ def _when(occurrence: Occurrence) -> str:
     start, end = occurrence.start, occurrence.end
     if not isinstance(start, datetime):
         last = (end - timedelta(days=1)) if isinstance(end, date) and end > start else start
-        return f"{start:%a %Y-%m-%d} (all day)" + (
-            f" to {last:%a %Y-%m-%d}" if last != start else ""
-        )
+        return f"{start:%a %Y-%m-%d} (all day)" + (f" to {last:%a %Y-%m-%d}" if last != start else "")
     zone = f" {start.tzinfo}" if start.tzinfo is not None else " (floating)"
     until = f"–{end:%H:%M}" if isinstance(end, datetime) else ""
     return f"{start:%a %Y-%m-%d %H:%M}{until}{zone}"
@@ -123,9 +119,7 @@ def agenda(
         source, internal = found
         summary = internal.first("SUMMARY")
         internal_summary = summary.text() if summary is not None else ""
-        lines.append(
-            f"    internal: {internal_summary!r} ({source}, line {internal.line}, UID {item.uid})"
-        )
+        lines.append(f"    internal: {internal_summary!r} ({source}, line {internal.line}, UID {item.uid})")
         removed = removed_properties(internal, shown_by_uid.get(item.uid, set()))
         if removed:
             lines.append(f"    removed: {', '.join(removed)}")

@@ -100,8 +100,7 @@ def calendar(*events: str, extra: str = "") -> bytes:
         parts += ["BEGIN:VEVENT", body.strip(), "END:VEVENT"]
     parts.append("END:VCALENDAR")
     return (
-        "\r\n".join("\r\n".join(line.strip() for line in part.splitlines()) for part in parts)
-        + "\r\n"
+        "\r\n".join("\r\n".join(line.strip() for line in part.splitlines()) for part in parts) + "\r\n"
     ).encode()
 
 

@@ -17,9 +17,7 @@ BAD = sorted((ROOT / "tests" / "configs" / "bad").glob("*.yaml"))
 def test_example_config_loads_with_its_rules() -> None:
     config = load_config(ROOT / "config.example.yaml", env={})
     assert set(config.sources) == {"jobs", "office"}
-    assert {"acme", "mueller", "smith-jones", "acme-busy", "jo", "shared-master"} <= set(
-        config.rules.feeds
-    )
+    assert {"acme", "mueller", "smith-jones", "acme-busy", "jo", "shared-master"} <= set(config.rules.feeds)
     acme = config.rules.feeds["acme"]
     assert acme.title == "Acme Corp — our work for you"
     assert acme.sources == ("jobs", "office")

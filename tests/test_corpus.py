@@ -86,9 +86,7 @@ def _icalendar_readable_with_events() -> set[str]:
         warnings.simplefilter("ignore")
         for path in rows:
             try:
-                calendars = icalendar.Calendar.from_ical(
-                    (CORPUS / path).read_bytes(), multiple=True
-                )
+                calendars = icalendar.Calendar.from_ical((CORPUS / path).read_bytes(), multiple=True)
                 for calendar in calendars:
                     for event in calendar.walk("VEVENT"):
                         if event.get("DTSTART") is not None and event.decoded("DTSTART"):

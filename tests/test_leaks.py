@@ -18,8 +18,7 @@ def _feeds_yaml(subcalendars: list[str]) -> str:
         quoted = name.replace('"', '\\"')
         lines.append(f'  sub{index}: {{title: "{quoted}", where: {{subcalendar: "{quoted}"}}}}')
         lines.append(
-            f'  sub{index}-busy: {{title: "{quoted}", profile: busy, '
-            f'where: {{subcalendar: "{quoted}"}}}}'
+            f'  sub{index}-busy: {{title: "{quoted}", profile: busy, where: {{subcalendar: "{quoted}"}}}}'
         )
     return "\n".join(lines) + "\n"
 

@@ -75,10 +75,7 @@ def events(body: bytes) -> list[icalendar.Event]:
 
 def test_moved_override_becomes_exdate_and_standalone_elsewhere() -> None:
     result = build(TWO_FEEDS, jobs=SERIES)
-    acme = {
-        (str(e["UID"]), e.get("RECURRENCE-ID") is not None): e
-        for e in events(result.feeds["acme"].body)
-    }
+    acme = {(str(e["UID"]), e.get("RECURRENCE-ID") is not None): e for e in events(result.feeds["acme"].body)}
     master = acme[("S1", False)]
     exdates = [d.dt.strftime("%Y%m%dT%H%M") for x in [master["EXDATE"]] for d in x.dts]
     assert exdates == ["20261208T0800"]
@@ -114,12 +111,8 @@ def test_output_is_deterministic_and_independent_of_input_order() -> None:
 
 
 def test_sources_merge_by_uid_newest_sequence_wins() -> None:
-    old = calendar(
-        "UID:M\nDTSTART:20261201T080000Z\nSEQUENCE:1\nSUMMARY:old\nCATEGORIES:Client: Acme"
-    )
-    new = calendar(
-        "UID:M\nDTSTART:20261201T090000Z\nSEQUENCE:2\nSUMMARY:new\nCATEGORIES:Client: Acme"
-    )
+    old = calendar("UID:M\nDTSTART:20261201T080000Z\nSEQUENCE:1\nSUMMARY:old\nCATEGORIES:Client: Acme")
+    new = calendar("UID:M\nDTSTART:20261201T090000Z\nSEQUENCE:2\nSUMMARY:new\nCATEGORIES:Client: Acme")
     text = """
 sources: {a: {url: a.ics}, b: {url: b.ics}}
 feeds: {acme: {title: Acme, from: [a, b], where: {subcalendar: "Client: Acme"}}}
@@ -168,8 +161,7 @@ feeds:
 )
 def test_where_conditions(where: str, expected: set[str]) -> None:
     source = calendar(
-        "UID:acme\nDTSTART:20261124T080000Z\nSUMMARY:boiler\nCATEGORIES:Client: Acme\n"
-        "X-TEAMUP-STATUS:Done",
+        "UID:acme\nDTSTART:20261124T080000Z\nSUMMARY:boiler\nCATEGORIES:Client: Acme\nX-TEAMUP-STATUS:Done",
         "UID:beta\nDTSTART:20261210T080000Z\nSUMMARY:Valve\nCATEGORIES:Client: Beta\n"
         "DESCRIPTION:Status: Scheduled",
         "UID:jo\nDTSTART:20270610T080000Z\nSUMMARY:Van\nCATEGORIES:Team: Jo\n"
@@ -256,15 +248,10 @@ sources: {s: {url: s.ics}}
 statuses: {values: {On hold: {show: false}, Done: Completed}}
 feeds: {f: {title: F}}
 """
-    shown = {
-        str(e["UID"]): str(e["SUMMARY"]) for e in events(build(text, s=source).feeds["f"].body)
-    }
+    shown = {str(e["UID"]): str(e["SUMMARY"]) for e in events(build(text, s=source).feeds["f"].body)}
     assert shown == {"a": "A", "b": "B", "c": "C — Completed"}
     no_catalogue = "sources: {s: {url: s.ics}}\nfeeds: {f: {title: F}}\n"
-    shown = {
-        str(e["UID"]): str(e["SUMMARY"])
-        for e in events(build(no_catalogue, s=source).feeds["f"].body)
-    }
+    shown = {str(e["UID"]): str(e["SUMMARY"]) for e in events(build(no_catalogue, s=source).feeds["f"].body)}
     assert shown["a"] == "A — Secret internal state"
 
 
@@ -306,9 +293,7 @@ def test_private_events_follow_the_profile() -> None:
             "sources: {s: {url: s.ics}}\n"
             f"profiles: {{p: {{private_events: {mode}}}}}\nfeeds: {{f: {{title: F, profile: p}}}}\n"
         )
-        assert [
-            str(e["SUMMARY"]) for e in events(build(text, s=source).feeds["f"].body)
-        ] == expected
+        assert [str(e["SUMMARY"]) for e in events(build(text, s=source).feeds["f"].body)] == expected
 
 
 def test_calendar_header_and_referenced_timezones_only() -> None:
@@ -361,8 +346,6 @@ def test_bad_values_are_dropped_not_passed_to_clients() -> None:
 
 
 def test_source_without_data_is_reported_not_rendered() -> None:
-    result = build_feeds(
-        {}, rules_from("sources: {s: {url: s.ics}}\nfeeds: {f: {title: F}}\n"), NOW
-    )
+    result = build_feeds({}, rules_from("sources: {s: {url: s.ics}}\nfeeds: {f: {title: F}}\n"), NOW)
     assert result.feeds == {}
     assert result.report.feeds["f"].notes == ["not rendered: no data yet from s"]

@@ -19,8 +19,7 @@ from icalproxy.config.model import Config
 from icalproxy.errors import ConfigError
 
 _PLAIN_TAGS = frozenset(
-    f"tag:yaml.org,2002:{kind}"
-    for kind in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
+    f"tag:yaml.org,2002:{kind}" for kind in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
 )
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -85,18 +84,14 @@ def _convert(
                 continue
             key_text = str(key)
             if key_text in result:
-                problems.append(
-                    f"{name}:{key_node.start_mark.line + 1}: duplicate key {key_text!r}"
-                )
+                problems.append(f"{name}:{key_node.start_mark.line + 1}: duplicate key {key_text!r}")
                 continue
             value = _convert(value_node, name, env, problems, loader)
             value.line = key_node.start_mark.line + 1  # problems point at the key ops wrote
             result[key_text] = value
         return Located(result, name, line)
     if isinstance(node, yaml.SequenceNode):
-        return Located(
-            [_convert(item, name, env, problems, loader) for item in node.value], name, line
-        )
+        return Located([_convert(item, name, env, problems, loader) for item in node.value], name, line)
     value = loader.construct_object(node)
     if isinstance(value, str) and "${" in value:
         value = _expand(value, env, f"{name}:{line}", problems)
@@ -130,16 +125,12 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     rule_files: list[Path] = []
     if rules_dir is not None:
         if not rules_dir.is_dir():
-            problems.append(
-                f"{display}:{_line_of(document, 'rules')}: rules directory {rules_dir} not found"
-            )
+            problems.append(f"{display}:{_line_of(document, 'rules')}: rules directory {rules_dir} not found")
         else:
             rule_files = sorted(p for p in rules_dir.iterdir() if p.suffix in (".yaml", ".yml"))
     for rule_file in rule_files:
         try:
-            rules_documents.append(
-                read_yaml(rule_file, environment, _display(rule_file, config_path))
-            )
+            rules_documents.append(read_yaml(rule_file, environment, _display(rule_file, config_path)))
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:

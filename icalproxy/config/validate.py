@@ -111,9 +111,7 @@ class _Checker:
             self.fail(node, f"{what} must not be an empty list")
             return None
         found = [self.string(item, what) for item in items]
-        return (
-            None if any(value is None for value in found) else [v for v in found if v is not None]
-        )
+        return None if any(value is None for value in found) else [v for v in found if v is not None]
 
     def boolean(self, node: Located, what: str) -> bool | None:
         if not isinstance(node.value, bool):
@@ -123,11 +121,7 @@ class _Checker:
 
     def number(self, node: Located, what: str, low: float, high: float) -> float | None:
         value = node.value
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not low <= value <= high
-        ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
             self.fail(node, f"{what} must be a number from {low:g} to {high:g}")
             return None
         return float(value)
@@ -235,9 +229,7 @@ def validate(
             state_dir = (base / text).resolve()
     if check.problems:
         raise ConfigError(check.problems)
-    rules = Rules(
-        feeds=feeds, profiles=profiles, statuses=statuses, custom_fields=custom, publish=publish
-    )
+    rules = Rules(feeds=feeds, profiles=profiles, statuses=statuses, custom_fields=custom, publish=publish)
     return Config(
         path=config_path,
         sources=sources,
@@ -248,9 +240,7 @@ def validate(
     )
 
 
-def _single(
-    check: _Checker, merged: dict[str, list[tuple[str, Located]]], key: str
-) -> Located | None:
+def _single(check: _Checker, merged: dict[str, list[tuple[str, Located]]], key: str) -> Located | None:
     found = merged.get(key, [])
     for _, extra in found[1:]:
         check.fail(extra, f"{key!r} is defined again (first at {found[0][1].where})")
@@ -267,23 +257,17 @@ def _named_sections(
             continue
         for name, body in section.value.items():
             if name in result:
-                check.fail(
-                    body, f"{what} {name!r} is defined twice (first at {result[name].where})"
-                )
+                check.fail(body, f"{what} {name!r} is defined twice (first at {result[name].where})")
                 continue
             result[name] = body
     return result
 
 
-def _sources(
-    check: _Checker, node: Located | None, base: Path, document: Located
-) -> dict[str, Source]:
+def _sources(check: _Checker, node: Located | None, base: Path, document: Located) -> dict[str, Source]:
     if node is None:
         check.fail(document, "the config needs a 'sources:' section")
         return {}
-    entries = check.mapping(
-        node, "sources", set(node.value) if isinstance(node.value, dict) else set()
-    )
+    entries = check.mapping(node, "sources", set(node.value) if isinstance(node.value, dict) else set())
     result: dict[str, Source] = {}
     for name, body in (entries or {}).items():
         fields = check.mapping(
@@ -328,19 +312,14 @@ def _sources(
             headers = check.mapping(
                 fields["headers"],
                 "headers",
-                set(fields["headers"].value or {})
-                if isinstance(fields["headers"].value, dict)
-                else set(),
+                set(fields["headers"].value or {}) if isinstance(fields["headers"].value, dict) else set(),
             )
             if headers is not None:
                 options["headers"] = {
-                    key: check.string(value, f"header {key}") or ""
-                    for key, value in headers.items()
+                    key: check.string(value, f"header {key}") or "" for key, value in headers.items()
                 }
         if "shrink_guard" in fields:
-            guard = check.mapping(
-                fields["shrink_guard"], "shrink_guard", {"max_loss", "confirm_pulls"}
-            )
+            guard = check.mapping(fields["shrink_guard"], "shrink_guard", {"max_loss", "confirm_pulls"})
             if guard is not None:
                 guard_options: dict[str, Any] = {}
                 _optional(
@@ -380,9 +359,7 @@ def _custom_fields(check: _Checker, node: Located | None) -> CustomFields:
         return CustomFields()
     fields = check.mapping(node, "custom_fields", {"prefix", "description_lines"}) or {}
     options: dict[str, Any] = {}
-    _optional(
-        fields, "prefix", options, lambda n: (check.string(n, "prefix") or "").upper() or None
-    )
+    _optional(fields, "prefix", options, lambda n: (check.string(n, "prefix") or "").upper() or None)
     _optional(fields, "description_lines", options, lambda n: check.boolean(n, "description_lines"))
     return CustomFields(**options)
 
@@ -431,9 +408,7 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
         return None
     label = check.string(fields["label"], "label") if "label" in fields else value
     description = (
-        check.string(fields["description"], "description", empty=True)
-        if "description" in fields
-        else ""
+        check.string(fields["description"], "description", empty=True) if "description" in fields else ""
     )
     show = check.boolean(fields["show"], "show") if "show" in fields else True
     if label is None or description is None or show is None:
@@ -504,9 +479,7 @@ def _profile(check: _Checker, name: str, node: Located, parent: Profile) -> Prof
 
             upper = {item.upper() for item in names}
             for forbidden in sorted(upper & NEVER_KEEP):
-                check.fail(
-                    fields["keep"], f"{forbidden} can never be kept: it carries links or people"
-                )
+                check.fail(fields["keep"], f"{forbidden} can never be kept: it carries links or people")
             options["keep"] = frozenset(upper - NEVER_KEEP)
     _optional(
         fields,
@@ -655,9 +628,7 @@ def _subcalendar(check: _Checker, node: Located) -> Subcalendar | None:
 
 
 def _field(check: _Checker, node: Located) -> FieldMatch | None:
-    fields = check.mapping(
-        node, "field", {"name", "equals", "in", "regex", "present"}, required=("name",)
-    )
+    fields = check.mapping(node, "field", {"name", "equals", "in", "regex", "present"}, required=("name",))
     if fields is None or "name" not in fields:
         return None
     name = check.string(fields["name"], "field name")

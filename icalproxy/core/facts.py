@@ -11,16 +11,30 @@ from datetime import datetime, timedelta
 
 from icalproxy.config.model import CustomFields
 from icalproxy.core import values
-from icalproxy.core.lines import split_text_list, unescape_text
+from icalproxy.core.lines import ContentLine, split_text_list, unescape_text
 from icalproxy.core.parse import Component
 
 _FIELD_LINE = re.compile(r"^[ \t]*([^:\n]{1,60}?)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+
+
+_INTERNED: dict[str, str] = {}
+
+
+def _intern(name: str) -> str:
+    """Sub-calendar names repeat across thousands of events: keep one copy of each."""
+    return _INTERNED.setdefault(name, name) if len(_INTERNED) < 100_000 else name
+
+
+def field_property(custom: CustomFields, name: str) -> str:
+    """The property that holds custom field ``name``: ``Status`` → ``X-TEAMUP-STATUS``."""
+    return custom.prefix + name.upper().replace(" ", "-")
 
 
 class EventFacts:
     __slots__ = (
         "_categories",
         "_description_fields",
+        "_preloaded",
         "_span",
         "component",
         "custom",
@@ -34,19 +48,37 @@ class EventFacts:
         self._categories: tuple[str, ...] | None = None
         self._description_fields: dict[str, str] | None = None
         self._span: tuple[datetime, datetime | None] | None = None
+        self._preloaded: dict[str, ContentLine | None] | None = None
+
+    def preload(self, lines: list[ContentLine], names: frozenset[str]) -> None:
+        """Answer ``first(name)`` for these names from lines already extracted (one pass
+        instead of one per name); ``release()`` drops them again to keep memory flat."""
+        found: dict[str, ContentLine | None] = dict.fromkeys(names)
+        for line in reversed(lines):
+            if line.name in found:
+                found[line.name] = line
+        self._preloaded = found
+
+    def release(self) -> None:
+        self._preloaded = None
+
+    def first(self, name: str) -> ContentLine | None:
+        preloaded = self._preloaded
+        if preloaded is not None and name in preloaded:
+            return preloaded[name]
+        return self.component.first(name)
 
     @property
     def categories(self) -> tuple[str, ...]:
         if self._categories is None:
             found: list[str] = []
-            for prop in self.component.props:
-                if prop.name == "CATEGORIES":
-                    found.extend(split_text_list(prop.value))
-            self._categories = tuple(found)
+            for prop in self.component.all("CATEGORIES"):
+                found.extend(split_text_list(prop.value))
+            self._categories = tuple(_intern(name) for name in found)
         return self._categories
 
     def text(self, name: str) -> str:
-        prop = self.component.first(name)
+        prop = self.first(name)
         return unescape_text(prop.value) if prop is not None else ""
 
     @property
@@ -55,13 +87,15 @@ class EventFacts:
 
     def field(self, name: str) -> str | None:
         """A custom field's value: ``<prefix><NAME>`` property first, then a DESCRIPTION line."""
-        prop = self.component.first(self.custom.prefix + name.upper().replace(" ", "-"))
+        prop = self.first(field_property(self.custom, name))
         if prop is not None:
             return unescape_text(prop.value).strip()
         if not self.custom.description_lines:
             return None
         if self._description_fields is None:
             self._description_fields = {}
+            if not self.component.mentions(name):
+                return None
             description = self.text("DESCRIPTION")
             if ":" in description:
                 for match in _FIELD_LINE.finditer(description):
@@ -76,15 +110,11 @@ class EventFacts:
 
     def _compute_span(self, horizon: datetime) -> tuple[datetime, datetime | None]:
         component = self.component
-        start_prop = component.first("DTSTART")
+        start_prop = self.first("DTSTART")
         start = values.parse_when(start_prop.value) if start_prop else None
         if start is None:
             return datetime.min, None
-        length = (
-            timedelta(days=1)
-            if values.is_date(start_prop.value if start_prop else "")
-            else timedelta()
-        )
+        length = timedelta(days=1) if values.is_date(start_prop.value if start_prop else "") else timedelta()
         end_prop = component.first("DTEND")
         if end_prop is not None:
             end = values.parse_when(end_prop.value)

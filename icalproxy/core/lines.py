@@ -131,8 +131,23 @@ def _param_end(text: str, start: int) -> int:
     return -1
 
 
+_PARAMS_SEEN: dict[str, list[tuple[str, list[str]]]] = {}
+
+
 def parse_params(raw: str) -> list[tuple[str, list[str]]]:
-    """``;A=1;B="x:y",z`` → [("A", ["1"]), ("B", ["x:y", "z"])]. Names upper-cased."""
+    """``;A=1;B="x:y",z`` → [("A", ["1"]), ("B", ["x:y", "z"])]. Names upper-cased.
+
+    Results are memoised (feeds repeat the same few parameter strings, such as a TZID,
+    thousands of times): callers must not modify them."""
+    cached = _PARAMS_SEEN.get(raw)
+    if cached is None:
+        if len(_PARAMS_SEEN) > 4096:
+            _PARAMS_SEEN.clear()
+        cached = _PARAMS_SEEN[raw] = _parse_params(raw)
+    return cached
+
+
+def _parse_params(raw: str) -> list[tuple[str, list[str]]]:
     result: list[tuple[str, list[str]]] = []
     index = 0
     length = len(raw)

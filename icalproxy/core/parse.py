@@ -1,41 +1,157 @@
 """Source bytes → events grouped into series (master + overrides by UID) and a time-zone table.
 
-Tolerant by design: several VCALENDARs, components without a VCALENDAR, unknown components,
-lowercase names and broken nesting are accepted; what cannot be used is skipped and
-reported with its line number. Values are kept as raw text; typed decoding happens only
-where a rule needs it (see ``values.py``).
+Built for large feeds: one regex pass over the raw bytes finds component boundaries and
+the few properties grouping needs (UID, RECURRENCE-ID, DTSTART, TZID). A component is a
+byte range into the source; its other lines are extracted on demand, only those a stage
+asks for (see ``Component.select``), and never kept. Nothing is decoded that no rule needs.
+
+Tolerant by design: several VCALENDARs, components without a VCALENDAR, unknown
+components, lowercase names, CR/LF/CRLF, BOMs, UTF-16 and broken nesting are accepted;
+what cannot be used is skipped and reported with its line number.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import itertools
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from icalproxy.core import values
-from icalproxy.core.lines import ContentLine, decode, split_line
+from icalproxy.core.lines import ContentLine, split_line, unfold
 from icalproxy.core.report import Problem
 
-# Components whose content we route as events. VTODO/VJOURNAL never reach a client.
 EVENT = "VEVENT"
 TIMEZONE = "VTIMEZONE"
 MAX_DEPTH = 8
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"  # may fold right after the name
+_SCAN_NAMES = (b"BEGIN", b"END", b"UID", b"RECURRENCE-ID", b"DTSTART", b"TZID")
+_SCAN = re.compile(rb"\n(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
+_SCAN_FIRST = re.compile(rb"(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
+_ANY = re.compile(rb"\n([A-Za-z0-9-]+)" + _REST)
+_LOWER_NAME = re.compile(rb"\n[A-Z0-9-]*[a-z][A-Za-z0-9-]*[;:]")
+_LOWER_FIRST = re.compile(rb"(?:\xef\xbb\xbf)?[A-Z0-9-]*[a-z][A-Za-z0-9-]*[;:]")
+_NAMES: dict[bytes, str] = {}  # interned property names
 
 
-@dataclass(slots=True, eq=False)
+def _name(raw: bytes) -> str:
+    name = _NAMES.get(raw)
+    if name is None:
+        name = _NAMES[raw] = raw.decode("ascii", "replace").upper()
+    return name
+
+
+@lru_cache(maxsize=64)
+def _selector(names: frozenset[str]) -> re.Pattern[bytes]:
+    alternation = b"|".join(re.escape(name.encode()) for name in sorted(names, key=len, reverse=True))
+    return re.compile(rb"\n(" + alternation + rb")" + _REST)
+
+
+@lru_cache(maxsize=64)
+def _mention(text: str) -> re.Pattern[bytes]:
+    return re.compile(re.escape(text.encode()), re.IGNORECASE)
+
+
 class Component:
-    name: str
-    line: int
-    props: list[ContentLine] = field(default_factory=list)
-    children: list[Component] = field(default_factory=list)
+    """A component as a byte range of its source; lines are read from it on demand.
+
+    ``span_start`` is the offset of its BEGIN line (of the newline before it), ``start`` the
+    newline that ends the BEGIN line and ``end`` the newline before its END line.
+    """
+
+    __slots__ = ("children", "data", "end", "line", "name", "span_start", "start")
+
+    def __init__(self, name: str, line: int, data: bytes, span_start: int, start: int) -> None:
+        self.name = name
+        self.line = line
+        self.data = data
+        self.span_start = span_start
+        self.start = start
+        self.end = start
+        self.children: list[Component] | tuple[()] = ()  # most components have none
+
+    def select(self, names: Iterable[str] | None = None) -> list[ContentLine]:
+        """This component's own lines (children excluded) whose name is in ``names`` (all if
+        None), in document order."""
+        pattern = _ANY if names is None else _selector(frozenset(names))
+        return self._lines(pattern)
 
     def first(self, name: str) -> ContentLine | None:
-        for prop in self.props:
-            if prop.name == name:
-                return prop
-        return None
+        found = self._lines(_selector(frozenset((name,))), limit=1)
+        return found[0] if found else None
 
     def all(self, name: str) -> list[ContentLine]:
-        return [prop for prop in self.props if prop.name == name]
+        return self._lines(_selector(frozenset((name,))))
+
+    @property
+    def props(self) -> list[ContentLine]:
+        return self._lines(_ANY)
+
+    def raw_select(self, names: frozenset[str]) -> Iterator[tuple[bytes, bytes]]:
+        """(NAME, raw rest of line) of own lines named in ``names``: no decoding at all, for
+        the callers that copy most lines through as they are."""
+        children = self.children
+        for match in _selector(names).finditer(self.data, self.start, self.end):
+            if children and any(c.span_start <= match.start() <= c.end for c in children):
+                continue
+            yield match[1], match[2]
+
+    def mentions(self, text: str) -> bool:
+        """Whether ``text`` (any case) occurs in this component's bytes: a cheap pre-check."""
+        return _mention(text).search(self.data, self.start, self.end) is not None
+
+    def scan(self, pattern: re.Pattern[bytes]) -> Iterator[tuple[bytes | None, bytes, bytes]]:
+        """Own lines matched by a pattern of the shape ``\\n(?:(whole)|(name)(rest))``."""
+        children = self.children
+        for match in pattern.finditer(self.data, self.start, self.end):
+            if children and any(c.span_start <= match.start() <= c.end for c in children):
+                continue
+            yield match.group(1, 2, 3)
+
+    def content(self, name: bytes, rest: bytes) -> ContentLine | None:
+        """A raw line from ``raw_select`` as a decoded ContentLine."""
+        return _content_line(_name(name), rest, self.line)
+
+    def _lines(self, pattern: re.Pattern[bytes], limit: int = 0) -> list[ContentLine]:
+        found: list[ContentLine] = []
+        children = self.children
+        number = self.line
+        for match in pattern.finditer(self.data, self.start, self.end):
+            if children and any(c.span_start <= match.start() <= c.end for c in children):
+                continue
+            line = _content_line(_name(match[1]), match[2], number)
+            if line is not None:
+                found.append(line)
+                if limit and len(found) >= limit:
+                    break
+        return found
+
+    def source_text(self) -> bytes:
+        """The component's raw bytes, BEGIN to END (for previews and diagnostics)."""
+        end = self.data.find(b"\n", self.end + 1)
+        return self.data[self.span_start : end if end >= 0 else len(self.data)].strip(b"\r\n")
+
+
+def _content_line(name: str, rest: bytes, number: int) -> ContentLine | None:
+    if rest[:1] == b":" and b"\n" not in rest and not _CONTROL.search(rest):
+        return ContentLine(name, "", rest[1:].rstrip(b"\r").decode("utf-8", "replace"), number)
+    if b"\n" in rest:
+        rest = unfold(rest)
+    rest = rest.rstrip(b"\r")
+    if _CONTROL.search(rest):
+        rest = _CONTROL.sub(b"", rest)
+    text = rest.decode("utf-8", "replace")
+    if text[0] == ":":
+        return ContentLine(name, "", text[1:], number)
+    colon = text.find(":")
+    if colon > 0 and '"' not in text[:colon]:
+        return ContentLine(name, text[:colon], text[colon + 1 :], number)
+    parsed = split_line(name + text, number)
+    return parsed._replace(name=name) if parsed is not None else None
 
 
 @dataclass(slots=True, eq=False)
@@ -57,203 +173,274 @@ class ParsedSource:
     source: str
     series: dict[str, Series]
     timezones: dict[str, Component]
-    calendar_props: list[ContentLine]
     problems: list[Problem]
     vevents: int = 0
 
 
+@dataclass(slots=True)
+class _Open:
+    """A component being scanned, with the grouping properties seen so far (raw)."""
+
+    component: Component
+    uid: bytes | None = None
+    rid: bytes | None = None
+    dtstart: bytes | None = None
+    dtstart_at: int = 0
+    rid_at: int = 0
+    tzid: bytes | None = None
+
+
+_COMPONENT_NAMES: dict[bytes, str] = {}
+
+
+def _component_name(rest: bytes) -> str:
+    name = _COMPONENT_NAMES.get(rest)
+    if name is None:
+        name = rest[1:].strip().decode("ascii", "replace").upper()
+        if len(_COMPONENT_NAMES) < 1024:
+            _COMPONENT_NAMES[rest] = name
+    return name
+
+
+class _Lines:
+    """Physical line numbers for ascending byte offsets, counted incrementally."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.line = 1
+        self.cursor = 0
+
+    def at(self, position: int) -> int:
+        if position < self.cursor:
+            return self.data.count(b"\n", 0, position + 1) + 1
+        self.line += self.data.count(b"\n", self.cursor, position + 1)
+        self.cursor = position + 1
+        return self.line
+
+
 def parse(data: bytes, source: str) -> ParsedSource:
     """Parse one source's bytes. Never raises on malformed input."""
-    decoded = decode(data)
-    problems = [Problem(source, number, message) for number, message in decoded.problems]
-    roots, calendar_props = _build_tree(decoded.lines, source, problems)
+    problems: list[Problem] = []
+    data = _normalise(data, source, problems)
+    parsed = ParsedSource(source, {}, {}, problems)
+    stack: list[_Open] = []
+    lines = _Lines(data)
+    roots = 0
+    first = _SCAN_FIRST.match(data, 3 if data[:3] == b"\xef\xbb\xbf" else 0)
+    for match in itertools.chain([first] if first is not None else [], _SCAN.finditer(data)):
+        kind = match[1]
+        if kind == b"BEGIN":
+            value = _component_name(match[2])
+            body = data.find(b"\n", match.end())
+            span = (match.start(), len(data) if body < 0 else body)
+            roots += _begin(value, lines.at(match.start()), data, span, stack, source, problems)
+        elif kind == b"END":
+            value = _component_name(match[2])
+            _end(value, lines, match.start(), stack, parsed)
+        elif stack:
+            top = stack[-1]
+            if kind == b"UID":
+                top.uid = top.uid or match[2]
+            elif kind == b"DTSTART":
+                if top.dtstart is None:
+                    top.dtstart, top.dtstart_at = match[2], match.start()
+            elif kind == b"RECURRENCE-ID":
+                if top.rid is None:
+                    top.rid, top.rid_at = match[2], match.start()
+            elif top.tzid is None:
+                top.tzid = match[2]
+    while stack:
+        unclosed = stack.pop().component
+        problems.append(Problem(source, unclosed.line, f"{unclosed.name} not closed at end of data"))
     if not roots and data.strip():
         problems.append(Problem(source, 1, "no iCalendar components found"))
-    timezones: dict[str, Component] = {}
-    series: dict[str, Series] = {}
-    parsed = ParsedSource(source, series, timezones, calendar_props, problems)
-    for component in _walk(roots):
-        if component.name == TIMEZONE:
-            _add_timezone(component, timezones, source, problems)
-        elif component.name == EVENT:
-            parsed.vevents += 1
-            _add_event(component, series, source, problems)
     return parsed
 
 
-_CONTAINERS_SKIPPED = frozenset({EVENT, TIMEZONE, "VTODO", "VJOURNAL", "VALARM", "VFREEBUSY"})
-
-
-def _walk(roots: list[Component]) -> list[Component]:
-    """Every component in document order; VEVENTs nested in unknown containers count too."""
-    found: list[Component] = []
-    pending = list(reversed(roots))
-    while pending:
-        component = pending.pop()
-        found.append(component)
-        if component.name not in _CONTAINERS_SKIPPED:
-            pending.extend(reversed(component.children))
-    return found
-
-
-def _build_tree(
-    lines: list[tuple[int, str]], source: str, problems: list[Problem]
-) -> tuple[list[Component], list[ContentLine]]:
-    roots: list[Component] = []
-    calendar_props: list[ContentLine] = []
-    stack: list[Component] = []
-    for number, text in lines:
-        head = text[:6].upper()
-        if head == "BEGIN:":
-            name = text[6:].strip().upper()
-            if not name:
-                problems.append(Problem(source, number, "BEGIN without a component name"))
-                continue
-            if len(stack) >= MAX_DEPTH:
-                problems.append(Problem(source, number, f"{name} nested too deep; skipped"))
-                stack.append(Component(name, number))  # swallows the block, attached nowhere
-                continue
-            component = Component(name, number)
-            if stack:
-                stack[-1].children.append(component)
-            else:
-                roots.append(component)
-            stack.append(component)
-            continue
-        if head[:4] == "END:":
-            name = text[4:].strip().upper()
-            if stack and stack[-1].name == name:
-                stack.pop()
-            elif any(open_.name == name for open_ in stack):
-                while stack and stack[-1].name != name:
-                    unclosed = stack.pop()
-                    problems.append(
-                        Problem(
-                            source, unclosed.line, f"{unclosed.name} not closed before END:{name}"
-                        )
-                    )
-                    _discard(unclosed, stack, roots)
-                stack.pop()
-            else:
-                problems.append(Problem(source, number, f"END:{name} without BEGIN"))
-            continue
-        prop = split_line(text, number)
-        if prop is None:
-            problems.append(Problem(source, number, "not a content line; skipped"))
-            continue
-        if not stack:
-            problems.append(Problem(source, number, f"{prop.name} outside any component; skipped"))
-            continue
-        top = stack[-1]
-        if top.name == "VCALENDAR":
-            calendar_props.append(prop)
-        top.props.append(prop)
-    while stack:
-        unclosed = stack.pop()
-        problems.append(
-            Problem(source, unclosed.line, f"{unclosed.name} not closed at end of data")
+def _normalise(data: bytes, source: str, problems: list[Problem]) -> bytes:
+    """UTF-16 → UTF-8, bare CR → LF, lowercase property names → upper case (all rare)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 3 and data[1:4:2] == b"\x00\x00"):
+        encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
+        data = data.decode(encoding, errors="replace").encode("utf-8")
+    if b"\r" in data and b"\n" not in data:
+        data = data.replace(b"\r", b"\n")
+    if _LOWER_FIRST.match(data) or _LOWER_NAME.search(data):
+        data = re.sub(
+            rb"(?m)^((?:\xef\xbb\xbf)?)([A-Za-z0-9-]+)(?=[;:])",
+            lambda match: match[1] + match[2].upper(),
+            data,
         )
-        if unclosed.name != "VCALENDAR":
-            _discard(unclosed, stack, roots)
-    return roots, calendar_props
+    bad = _first_invalid_utf8(data)
+    if bad >= 0:
+        line = data.count(b"\n", 0, bad) + 1
+        problems.append(Problem(source, line, "invalid UTF-8 (replaced by U+FFFD where it occurs)"))
+    return data
 
 
-def _discard(component: Component, stack: list[Component], roots: list[Component]) -> None:
-    """An unclosed component is malformed: remove it from its parent."""
-    siblings = stack[-1].children if stack else roots
-    if siblings and siblings[-1] is component:
-        siblings.pop()
+def _first_invalid_utf8(data: bytes, chunk: int = 1 << 20) -> int:
+    """Offset of the first invalid UTF-8 byte, or -1. Checked in chunks: decoding a large
+    feed at once would hold a str of up to four times its size."""
+    if data.isascii():
+        return -1
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for offset in range(0, len(data), chunk):
+        try:
+            decoder.decode(data[offset : offset + chunk], final=offset + chunk >= len(data))
+        except UnicodeDecodeError as exc:
+            return offset + max(exc.start, 0)
+    return -1
 
 
-def _add_timezone(
-    component: Component, timezones: dict[str, Component], source: str, problems: list[Problem]
-) -> None:
-    tzid = component.first("TZID")
-    if tzid is None or not tzid.value.strip():
-        problems.append(Problem(source, component.line, "VTIMEZONE without TZID; skipped"))
+def _begin(
+    name: str,
+    line: int,
+    data: bytes,
+    span: tuple[int, int],
+    stack: list[_Open],
+    source: str,
+    problems: list[Problem],
+) -> int:
+    if not name:
+        problems.append(Problem(source, line, "BEGIN without a component name"))
+        return 0
+    component = Component(name, line, data, *span)
+    if len(stack) >= MAX_DEPTH:
+        problems.append(Problem(source, line, f"{name} nested too deep; skipped"))
+    elif stack:
+        parent = stack[-1].component
+        if not parent.children:
+            parent.children = []
+        parent.children.append(component)  # type: ignore[union-attr]
+    stack.append(_Open(component))
+    return 1
+
+
+def _end(name: str, lines: _Lines, position: int, stack: list[_Open], parsed: ParsedSource) -> None:
+    source, problems = parsed.source, parsed.problems
+    if not stack or (
+        stack[-1].component.name != name and not any(item.component.name == name for item in stack)
+    ):
+        problems.append(Problem(source, lines.at(position), f"END:{name} without BEGIN"))
         return
-    timezones.setdefault(tzid.value.strip(), component)
+    while stack[-1].component.name != name:
+        unclosed = stack.pop().component
+        problems.append(Problem(source, unclosed.line, f"{unclosed.name} not closed before END:{name}"))
+        if stack:
+            siblings = stack[-1].component.children
+            if siblings and siblings[-1] is unclosed:
+                siblings.pop()  # type: ignore[union-attr]
+    closed = stack.pop()
+    component = closed.component
+    component.end = position
+    if len(stack) >= MAX_DEPTH:
+        return
+    # VEVENTs nested in unknown containers count too; those inside VTODO, VALARM… do not.
+    if not all(_is_container(item.component.name) for item in stack):
+        return
+    if component.name == EVENT:
+        parsed.vevents += 1
+        _add_event(closed, parsed)
+    elif component.name == TIMEZONE:
+        tzid = _content_line("TZID", closed.tzid, component.line) if closed.tzid else None
+        if tzid is None or not tzid.value.strip():
+            problems.append(Problem(source, component.line, "VTIMEZONE without TZID; skipped"))
+        else:
+            parsed.timezones.setdefault(tzid.value.strip(), component)
 
 
-_DATE_PROPS = frozenset({"DTSTART", "DTEND", "EXDATE", "RDATE", "RECURRENCE-ID"})
+_LEAVES = frozenset(
+    {
+        EVENT,
+        TIMEZONE,
+        "VTODO",
+        "VJOURNAL",
+        "VALARM",
+        "VFREEBUSY",
+        "STANDARD",
+        "DAYLIGHT",
+        "VAVAILABILITY",
+        "AVAILABLE",
+    }
+)
 
 
-def _repair_dates(component: Component, source: str, problems: list[Problem]) -> None:
+def _is_container(name: str) -> bool:
+    """VCALENDAR and unknown components may hold events; known components may not."""
+    return name not in _LEAVES
+
+
+DATE_PROPS = frozenset({"DTSTART", "DTEND", "EXDATE", "RDATE", "RECURRENCE-ID"})
+
+
+def repair_date(prop: ContentLine) -> ContentLine:
     """``VALUE=DATE`` with a date-time value (a common producer bug): keep the date part."""
-    for index, prop in enumerate(component.props):
-        if prop.name in _DATE_PROPS and "DATE" in prop.params.upper() and "T" in prop.value:
-            value_type = prop.param("VALUE")
-            if value_type is not None and value_type.upper() == "DATE":
-                repaired = ",".join(part.strip()[:8] for part in prop.value.split(","))
-                component.props[index] = prop._replace(value=repaired)
-                problems.append(
-                    Problem(
-                        source, prop.line, f"{prop.name} is VALUE=DATE with a time; time dropped"
-                    )
-                )
+    if "T" in prop.value and prop.params and "DATE" in prop.params.upper():
+        value_type = prop.param("VALUE")
+        if value_type is not None and value_type.upper() == "DATE":
+            return prop._replace(value=",".join(part.strip()[:8] for part in prop.value.split(",")))
+    return prop
 
 
-def _add_event(
-    component: Component, series: dict[str, Series], source: str, problems: list[Problem]
-) -> None:
-    _repair_dates(component, source, problems)
-    start = component.first("DTSTART")
+def _add_event(item: _Open, parsed: ParsedSource) -> None:
+    source, problems, component = parsed.source, parsed.problems, item.component
+    start = _content_line("DTSTART", item.dtstart, 0) if item.dtstart is not None else None
     if start is None:
         problems.append(Problem(source, component.line, "VEVENT without DTSTART; skipped"))
         return
-    if values.parse_when(start.value, start.param("VALUE")) is None:
+    start = start._replace(line=_line_of(component, item.dtstart_at))
+    repaired = repair_date(start)
+    if repaired is not start:
+        problems.append(Problem(source, start.line, "DTSTART is VALUE=DATE with a time; time dropped"))
+    if values.parse_when(repaired.value, repaired.param("VALUE") if repaired.params else None) is None:
         problems.append(
-            Problem(
-                source, start.line, f"VEVENT with unreadable DTSTART {start.value[:40]!r}; skipped"
-            )
+            Problem(source, start.line, f"VEVENT with unreadable DTSTART {start.value[:40]!r}; skipped")
         )
         return
-    uid_prop = component.first("UID")
-    uid = uid_prop.value.strip() if uid_prop is not None else ""
+    uid_line = _content_line("UID", item.uid, component.line) if item.uid is not None else None
+    uid = uid_line.value.strip() if uid_line is not None else ""
     if not uid:
         uid = derived_uid(component)
         problems.append(Problem(source, component.line, f"VEVENT without UID; derived {uid}"))
-        component.props.append(ContentLine("UID", "", uid, component.line))
-    entry = series.get(uid)
+    entry = parsed.series.get(uid)
     if entry is None:
-        entry = series[uid] = Series(uid, source)
-    rid = component.first("RECURRENCE-ID")
+        entry = parsed.series[uid] = Series(uid, source)
+    rid = _content_line("RECURRENCE-ID", item.rid, 0) if item.rid is not None else None
     if rid is None:
         if entry.master is not None:
-            kept = newer(entry.master, component)
             problems.append(
                 Problem(source, component.line, f"duplicate VEVENT for UID {uid}; kept the newer")
             )
-            entry.master = kept
+            entry.master = newer(entry.master, component)
         else:
             entry.master = component
         return
-    key = values.recurrence_key(rid.value)
+    key = values.recurrence_key(repair_date(rid).value)
     if not key:
-        problems.append(Problem(source, rid.line, "unreadable RECURRENCE-ID; override skipped"))
+        line = _line_of(component, item.rid_at)
+        problems.append(Problem(source, line, "unreadable RECURRENCE-ID; override skipped"))
         return
     previous = entry.overrides.get(key)
     entry.overrides[key] = component if previous is None else newer(previous, component)
 
 
+def _line_of(component: Component, position: int) -> int:
+    """Physical line of a byte offset inside a component (for problems only)."""
+    return component.line + component.data.count(b"\n", component.start, position + 1)
+
+
 def derived_uid(component: Component) -> str:
     """A stable UID for a VEVENT that has none: a hash of its time and summary lines."""
     digest = hashlib.sha256()
-    for prop in component.props:
-        if prop.name in ("DTSTART", "DTEND", "SUMMARY", "RRULE"):
-            digest.update(f"{prop.name}{prop.params}:{prop.value}\n".encode())
+    for prop in component.select(("DTSTART", "DTEND", "SUMMARY", "RRULE")):
+        digest.update(f"{prop.name}{prop.params}:{prop.value}\n".encode())
     return f"icalproxy-{digest.hexdigest()[:32]}"
 
 
 def version_key(component: Component) -> tuple[int, str]:
     """(SEQUENCE, LAST-MODIFIED as UTC text): the larger is the newer version."""
-    sequence = component.first("SEQUENCE")
-    try:
-        number = int(sequence.value.strip()) if sequence is not None else 0
-    except ValueError:
-        number = 0
-    modified = component.first("LAST-MODIFIED")
-    return number, modified.value.strip() if modified is not None else ""
+    found = {prop.name: prop.value.strip() for prop in component.select(("SEQUENCE", "LAST-MODIFIED"))}
+    sequence = found.get("SEQUENCE", "0")
+    return int(sequence) if sequence.isdigit() else 0, found.get("LAST-MODIFIED", "")
 
 
 def newer(first: Component, second: Component) -> Component:

@@ -84,7 +84,7 @@ class _Run:
         self.report = RunReport()
         self._facts: dict[int, EventFacts] = {}
         self._redactors: dict[str, Redactor] = {}
-        self._redacted: dict[tuple[int, str], RedactedEvent | None] = {}
+        self._redacted: dict[str, dict[int, RedactedEvent | None]] = {}  # profile → id → event
         self._index: dict[str, dict[str, list[Series]]] = {}
 
     # ------------------------------------------------------------ per feed
@@ -134,16 +134,12 @@ class _Run:
                 pool: Iterable[Series] = source.series.values()
             else:
                 index = self._category_index(source)
-                pool = dict.fromkeys(
-                    series for name in needed for series in index.get(name, ())
-                ).keys()
+                pool = dict.fromkeys(series for name in needed for series in index.get(name, ())).keys()
             for series in pool:
                 current = merged.get(series.uid)
                 if current is None or _series_version(series) > _series_version(current):
                     merged[series.uid] = series
-        total = (
-            len(total_uids) if len(feed.sources) > 1 else len(self.sources[feed.sources[0]].series)
-        )
+        total = len(total_uids) if len(feed.sources) > 1 else len(self.sources[feed.sources[0]].series)
         return list(merged.values()), total
 
     def _category_index(self, source: ParsedSource) -> dict[str, list[Series]]:
@@ -183,7 +179,7 @@ class _Run:
                 report.dropped["moved occurrence excluded (EXDATE)"] += 1
         emitted = 0
         if master_in and master is not None:
-            result = self._redact(master, series.source, redactor, excluded, None, floating)
+            result = self._redact(master, series, redactor, excluded, None, floating)
             if result is None:
                 report.dropped["dropped by profile"] += 1
             else:
@@ -192,7 +188,7 @@ class _Run:
                 emitted += 1
         for key, override in kept_overrides:
             standalone = None if master_in else f"{series.uid}-R{key}"
-            result = self._redact(override, series.source, redactor, (), standalone, floating)
+            result = self._redact(override, series, redactor, (), standalone, floating)
             if result is None:
                 report.dropped["dropped by profile"] += 1
                 continue
@@ -208,21 +204,26 @@ class _Run:
     def _redact(
         self,
         component: Component,
-        source: str,
+        series: Series,
         redactor: Redactor,
         exdates: list[ContentLine] | tuple[()],
         standalone: str | None,
         floating: frozenset[str],
     ) -> RedactedEvent | None:
-        facts = self.facts(component, source)
+        facts = self.facts(component, series.source)
         if exdates or standalone is not None or floating:
             return redactor.redact(
-                facts, extra_exdates=exdates, standalone_uid=standalone, floating=floating
+                facts,
+                standalone or series.uid,
+                standalone=standalone is not None,
+                extra_exdates=exdates,
+                floating=floating,
             )
-        key = (id(component), redactor.profile.name)
-        if key not in self._redacted:
-            self._redacted[key] = redactor.redact(facts)
-        return self._redacted[key]
+        cache = self._redacted.setdefault(redactor.profile.name, {})
+        key = id(component)
+        if key not in cache:
+            cache[key] = redactor.redact(facts, series.uid)
+        return cache[key]
 
     def _timezones(
         self, tzids: set[str], feed: Feed, report: FeedReport
@@ -276,7 +277,9 @@ class _Run:
         redactor = self._redactors.get(profile_name)
         if redactor is None:
             profile = self.rules.profiles[profile_name]
-            redactor = self._redactors[profile_name] = Redactor(profile, self.rules.statuses)
+            redactor = self._redactors[profile_name] = Redactor(
+                profile, self.rules.statuses, self.rules.custom_fields
+            )
         return redactor
 
 

@@ -23,9 +23,7 @@ def duration_text(delta: timedelta) -> str:
     return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
 
 
-def render_calendar(
-    title: str, refresh: timedelta, timezones: list[bytes], events: list[bytes]
-) -> bytes:
+def render_calendar(title: str, refresh: timedelta, timezones: list[bytes], events: list[bytes]) -> bytes:
     name = escape_text(title)
     interval = duration_text(refresh)
     header = [

@@ -54,9 +54,7 @@ class RunReport:
     def summary_lines(self, max_problems: int = 20) -> list[str]:
         lines = []
         for name, report in sorted(self.feeds.items()):
-            dropped = ", ".join(
-                f"{reason}: {count}" for reason, count in sorted(report.dropped.items())
-            )
+            dropped = ", ".join(f"{reason}: {count}" for reason, count in sorted(report.dropped.items()))
             lines.append(
                 f"feed {name}: {report.events_in} in, {report.events_out} out"
                 + (f" (dropped {dropped})" if dropped else "")

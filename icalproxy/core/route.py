@@ -42,8 +42,7 @@ def _compile(condition: Condition, now: datetime) -> Predicate:
 
             def subcalendar(facts: EventFacts) -> bool:
                 return any(
-                    name in exact or any(glob.fullmatch(name) for glob in globs)
-                    for name in facts.categories
+                    name in exact or any(glob.fullmatch(name) for glob in globs) for name in facts.categories
                 )
 
             return subcalendar
@@ -95,9 +94,7 @@ def _field_predicate(condition: FieldMatch) -> Predicate:
             return False
         if one_of is not None and folded not in one_of:
             return False
-        return (
-            condition.regex is None or condition.regex.search(value[:MAX_MATCH_CHARS]) is not None
-        )
+        return condition.regex is None or condition.regex.search(value[:MAX_MATCH_CHARS]) is not None
 
     return field
 

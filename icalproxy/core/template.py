@@ -26,8 +26,19 @@ class Template:
     # Each part: (literal text, None) or (None, placeholder); groups are nested tuples.
     parts: tuple[object, ...]
     names: frozenset[str]
+    flat: list[tuple[int, str, tuple[str, ...]]] | None = None
 
     def render(self, values: Mapping[str, str]) -> str:
+        if self.flat is not None:  # no nested groups: the common, fast case
+            out = []
+            for kind, text, names in self.flat:
+                if kind == 0:
+                    out.append(text)
+                elif kind == 1:
+                    out.append(values.get(text, ""))
+                elif all(values.get(name) for name in names):
+                    out.append(text.format_map(values))
+            return "".join(out).strip()
         text, _ = _render(self.parts, values)
         return text.strip()
 
@@ -48,6 +59,29 @@ def _render(parts: tuple[object, ...], values: Mapping[str, str]) -> tuple[str, 
             if ok:
                 out.append(text)
     return "".join(out), complete
+
+
+def _flatten(parts: tuple[object, ...]) -> list[tuple[int, str, tuple[str, ...]]] | None:
+    """(0, literal) / (1, placeholder) / (2, format string of a group, its names); None
+    when a group nests another group."""
+    flat: list[tuple[int, str, tuple[str, ...]]] | None = []
+    for part in parts:
+        if isinstance(part, str):
+            flat.append((0, part, ()))
+        elif part[0] == "{}":  # type: ignore[index]
+            flat.append((1, str(part[1]), ()))  # type: ignore[index]
+        else:
+            inner = part[1:]  # type: ignore[index]
+            if any(isinstance(item, tuple) and item[0] != "{}" for item in inner):
+                flat = None
+                break
+            text = "".join(
+                item.replace("{", "{{").replace("}", "}}") if isinstance(item, str) else f"{{{item[1]}}}"
+                for item in inner
+            )
+            names = tuple(str(item[1]) for item in inner if isinstance(item, tuple))
+            flat.append((2, text, names))
+    return flat
 
 
 def compile_template(text: str) -> Template:
@@ -77,4 +111,5 @@ def compile_template(text: str) -> Template:
             stack[-1].append(piece)
     if len(stack) != 1:
         raise TemplateError("'[' without ']'")
-    return Template(tuple(stack[0][1:]), frozenset(names))
+    parts = tuple(stack[0][1:])
+    return Template(parts, frozenset(names), _flatten(parts))

@@ -12,6 +12,10 @@ from datetime import datetime, timedelta
 
 _DATE = re.compile(r"(\d{4})(\d{2})(\d{2})\Z")
 _DATETIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z?\Z")
+_D = r"\d{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+_T = r"T(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d|60)Z?"
+DATE_SYNTAX = re.compile(_D + r"\Z")
+WHEN_SYNTAX = re.compile(_D + f"(?:{_T})?" + r"\Z")  # a DATE or DATE-TIME, by syntax alone
 _DURATION = re.compile(r"([+-])?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z")
 _RRULE_PART = re.compile(r"[A-Z]+=[A-Z0-9,+\-:TZ]+\Z")
 _FREQS = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
@@ -72,9 +76,7 @@ def valid_date_list(value: str, value_type: str | None) -> bool:
     for item in items:
         if value_type is not None and value_type.upper() == "PERIOD":
             start, _, end = item.partition("/")
-            if parse_when(start) is None or (
-                parse_when(end) is None and parse_duration(end) is None
-            ):
+            if parse_when(start) is None or (parse_when(end) is None and parse_duration(end) is None):
                 return False
         elif parse_when(item, value_type) is None:
             return False

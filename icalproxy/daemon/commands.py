@@ -7,7 +7,5 @@ from collections.abc import Callable
 from typing import Any
 
 
-def add_daemon_commands(
-    commands: Any, config_arg: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     """Registers the daemon's subcommands (none yet)."""

@@ -1,0 +1,151 @@
+"""Pipeline benchmark: icalproxy vs a naive icalendar round trip, on the same generated feeds.
+
+    .venv/bin/python benchmarks/pipeline.py [--events 10000 50000] [--feeds 50] [--repeat 3]
+
+For each size, a Teamup-shaped feed is generated with ../shared/tools/teamup_feed.py, then
+each contender runs in its own fresh subprocess (so peak RSS is its own):
+  icalendar  Calendar.from_ical → drop internal properties from every VEVENT → to_ical
+  icalproxy  parse → route to N client feeds (one per sub-calendar) → redact → render all
+Times are the best of --repeat runs inside the worker; ratios are measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATOR = ROOT.parent / "shared" / "tools" / "teamup_feed.py"
+DROP = ("DESCRIPTION", "LOCATION", "URL", "ATTACH", "ATTENDEE", "ORGANIZER", "X-ALT-DESC")
+
+
+def worker_icalendar(path: Path, repeat: int, _feeds: int) -> dict[str, float]:
+    import icalendar
+
+    data = path.read_bytes()
+    best = float("inf")
+    size = 0
+    calendar = None
+    for _ in range(repeat):
+        calendar = None  # the previous round's objects must not count in this round's peak
+        start = time.perf_counter()
+        calendar = icalendar.Calendar.from_ical(data)
+        for event in calendar.walk("VEVENT"):
+            for name in DROP:
+                event.pop(name, None)
+            event.subcomponents.clear()
+        size = len(calendar.to_ical())
+        best = min(best, time.perf_counter() - start)
+    return {"seconds": best, "bytes_out": size}
+
+
+def worker_icalproxy(path: Path, repeat: int, feeds: int) -> dict[str, float]:
+    from datetime import datetime
+
+    from icalproxy.config.load import parse_yaml
+    from icalproxy.config.validate import validate
+    from icalproxy.core.pipeline import build_feeds
+
+    names = json.loads(path.with_suffix(".names.json").read_text())[:feeds]
+    lines = ["sources: {teamup: {url: feed.ics}}", "feeds:"]
+    for index, name in enumerate(names):
+        lines.append(f"  f{index}: {{title: {json.dumps(name)}, where: {{subcalendar: {json.dumps(name)}}}}}")
+    rules = validate(parse_yaml("\n".join(lines), "bench.yaml", {}), [], Path("/bench.yaml")).rules
+    data = path.read_bytes()
+    best = float("inf")
+    size = events = 0
+    result = None
+    for _ in range(repeat):
+        result = None  # the previous round's feeds must not count in this round's peak
+        start = time.perf_counter()
+        result = build_feeds({"teamup": data}, rules, datetime(2026, 11, 25))
+        best = min(best, time.perf_counter() - start)
+        size = sum(len(feed.body) for feed in result.feeds.values())
+        events = sum(feed.events for feed in result.feeds.values())
+    assert result is not None
+    return {"seconds": best, "bytes_out": size, "feeds": len(result.feeds), "events_out": events}
+
+
+WORKERS = {"icalendar": worker_icalendar, "icalproxy": worker_icalproxy}
+
+
+def run_worker(kind: str, path: Path, repeat: int, feeds: int) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            kind,
+            str(path),
+            "--repeat",
+            str(repeat),
+            "--feeds",
+            str(feeds),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--events", type=int, nargs="+", default=[10000, 50000])
+    parser.add_argument("--feeds", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--worker", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        kind, file = args.worker
+        result = WORKERS[kind](Path(file), args.repeat, args.feeds)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+    if not GENERATOR.exists():
+        sys.exit(f"{GENERATOR} not found: the benchmark needs ../shared next to the project")
+    print(
+        f"{'events':>7} {'MB in':>6} | {'icalendar s':>11} {'RSS MB':>7} | "
+        f"{'icalproxy s':>11} {'RSS MB':>7} {'feeds':>5} | {'speed-up':>8} {'RSS ratio':>9}"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        for events in args.events:
+            path = Path(folder) / f"feed-{events}.ics"
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(GENERATOR),
+                    "--events",
+                    str(events),
+                    "--subcalendars",
+                    str(args.feeds),
+                    "--out",
+                    str(path),
+                    "--manifest",
+                    str(path.with_suffix(".json")),
+                ],
+                check=True,
+            )
+            manifest = json.loads(path.with_suffix(".json").read_text())
+            names = [entry["name"] for entry in manifest["subcalendars"]]
+            path.with_suffix(".names.json").write_text(json.dumps(names))
+            del manifest
+            baseline = run_worker("icalendar", path, args.repeat, args.feeds)
+            ours = run_worker("icalproxy", path, args.repeat, args.feeds)
+            print(
+                f"{events:>7} {path.stat().st_size / 1e6:>6.1f} | {baseline['seconds']:>11.3f} "
+                f"{baseline['peak_rss_mb']:>7.0f} | {ours['seconds']:>11.3f} {ours['peak_rss_mb']:>7.0f} "
+                f"{ours['feeds']:>5.0f} | {baseline['seconds'] / ours['seconds']:>7.1f}x "
+                f"{baseline['peak_rss_mb'] / ours['peak_rss_mb']:>8.1f}x",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
