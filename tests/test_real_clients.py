@@ -1,0 +1,66 @@
+"""Rendered feeds through the real client parsers of ../shared/tools/feedcheck:
+ical.js, icalendar and libical (vdirsyncer is driven against the running daemon)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from icalproxy.config.load import load_config
+from icalproxy.core.pipeline import build_feeds
+from tests.support import FEEDCHECK, NOW, ROOT, generated_feed, need_shared, rules_from
+
+pytestmark = pytest.mark.slow
+
+
+def feedcheck(*paths: Path) -> str:
+    need_shared(FEEDCHECK)
+    result = subprocess.run(
+        [sys.executable, str(FEEDCHECK), "--from", "2026-11-01", "--years", "2", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if "SKIP ical.js" in result.stdout and "not installed" in result.stdout:
+        pytest.skip("feedcheck parsers are not installed (run shared/tools/feedcheck/setup.sh)")
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout
+
+
+def test_example_feeds_pass_real_parsers(tmp_path: Path) -> None:
+    config = load_config(ROOT / "config.example.yaml", env={})
+    snapshots = {name: Path(s.url).read_bytes() for name, s in config.sources.items()}
+    for name, feed in build_feeds(snapshots, config.rules, NOW).feeds.items():
+        (tmp_path / f"{name}.ics").write_bytes(feed.body)
+    output = feedcheck(*sorted(tmp_path.iterdir()))
+    assert "PASS ical.js" in output and "PASS icalendar" in output
+    assert re.search(r"^(PASS|SKIP) libical", output, re.M)
+
+
+def test_recurrence_counts_agree_with_recurring_ical_events(tmp_path: Path) -> None:
+    """ical.js's occurrence count equals recurring-ical-events' for the same window."""
+    import datetime as dt
+
+    import icalendar
+    import recurring_ical_events
+
+    data, _ = generated_feed(400, seed=3)
+    text = (
+        "sources: {t: {url: t.ics}}\nfeeds:\n  all: {title: All}\n"
+        "  acme: {title: A, where: {subcalendar: 'Client: Acme Corp'}}\n"
+    )
+    result = build_feeds({"t": data}, rules_from(text), NOW)
+    for name, feed in result.feeds.items():
+        path = tmp_path / f"{name}.ics"
+        path.write_bytes(feed.body)
+        output = feedcheck(path)
+        match = re.search(r"PASS ical\.js events=\d+ occurrences=(\d+)", output)
+        assert match, output
+        calendar = icalendar.Calendar.from_ical(feed.body)
+        start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+        expected = len(recurring_ical_events.of(calendar).between(start, start.replace(year=2028)))
+        assert int(match[1]) == expected, name
