@@ -135,7 +135,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
             problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
-    return validate(document, rules_documents, config_path, watched=(config_path, *rule_files))
+    return validate(
+        document, rules_documents, config_path, watched=(config_path, *rule_files), rules_dir=rules_dir
+    )
 
 
 def _rules_dir(document: Located, base: Path) -> Path | None:

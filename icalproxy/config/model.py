@@ -193,3 +193,4 @@ class Config:
     state_dir: Path
     server: Server = field(default_factory=Server)
     watched_files: tuple[Path, ...] = ()
+    rules_dir: Path | None = None

@@ -199,6 +199,7 @@ def validate(
     rules_documents: list[Located],
     config_path: Path,
     watched: tuple[Path, ...] = (),
+    rules_dir: Path | None = None,
 ) -> Config:
     check = _Checker()
     base = config_path.parent
@@ -237,6 +238,7 @@ def validate(
         state_dir=state_dir,
         server=server,
         watched_files=watched,
+        rules_dir=rules_dir,
     )
 
 

@@ -1,0 +1,173 @@
+"""The daemon: one asyncio loop with the aiohttp server, an APScheduler job per source and a
+config watcher. The app owns every lifecycle through its cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from icalproxy.config.load import load_config
+from icalproxy.config.model import Config
+from icalproxy.daemon.metrics import Metrics
+from icalproxy.daemon.service import FeedService
+from icalproxy.daemon.state import StateStore
+from icalproxy.daemon.tokens import TokenStore
+from icalproxy.daemon.web import METRICS, SERVICE, TOKENS, add_routes, observe
+from icalproxy.errors import ConfigError
+from icalproxy.fetch import USER_AGENT, Fetcher, SourceFetcher
+
+log = structlog.get_logger("icalproxy.daemon")
+SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+RELOAD_CHECK_SECONDS = 2.0
+
+
+def create_app(
+    config: Config,
+    *,
+    fetcher: Callable[[aiohttp.ClientSession], Fetcher] = SourceFetcher,
+    reload_check: float = RELOAD_CHECK_SECONDS,
+) -> web.Application:
+    app = web.Application(middlewares=[observe])
+    app[METRICS] = Metrics()
+    app[TOKENS] = TokenStore(config.state_dir / "tokens.json")
+    add_routes(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        connector = aiohttp.TCPConnector(limit_per_host=2, ttl_dns_cache=300)
+        async with aiohttp.ClientSession(
+            connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False
+        ) as session:
+            service = FeedService(config, StateStore(config.state_dir), fetcher(session), app[METRICS])
+            app[SERVICE] = service
+            await service.restore()
+            scheduler = AsyncIOScheduler(timezone=UTC)
+            app[SCHEDULER] = scheduler
+            schedule_pulls(scheduler, service)
+            scheduler.start()
+            watcher = asyncio.create_task(watch_config(app, reload_check))
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(app, reload(app, "SIGHUP")))
+                loop.add_signal_handler(signal.SIGUSR1, lambda: _spawn(app, service.pull_all()))
+            log.info("daemon_started", sources=len(config.sources), feeds=len(config.rules.feeds))
+            try:
+                yield
+            finally:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signal.SIGHUP)
+                    loop.remove_signal_handler(signal.SIGUSR1)
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                scheduler.shutdown(wait=False)
+                log.info("daemon_stopped")
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+_TASKS: set[asyncio.Task[None]] = set()
+
+
+def _spawn(app: web.Application, work: Coroutine[Any, Any, None]) -> None:
+    """Run a signal's work in the background, keeping a reference until it is done."""
+    task = asyncio.ensure_future(work)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+
+
+def schedule_pulls(scheduler: AsyncIOScheduler, service: FeedService) -> None:
+    """One job per source; the first pull runs at once. A slow pull never overlaps itself."""
+    for job in scheduler.get_jobs():
+        job.remove()
+    now = datetime.now(UTC)
+    for name, source in service.config.sources.items():
+        seconds = source.every.total_seconds()
+        scheduler.add_job(
+            service.pull,
+            IntervalTrigger(seconds=seconds, jitter=min(60.0, seconds / 10)),
+            args=[name],
+            id=f"pull:{name}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(seconds),
+            next_run_time=now,
+        )
+
+
+def _stamp(config: Config) -> tuple[tuple[str, int, int], ...]:
+    paths = [config.path, *config.watched_files]
+    if config.rules_dir is not None and config.rules_dir.is_dir():
+        paths += [p for p in config.rules_dir.iterdir() if p.suffix in (".yaml", ".yml")]
+    stamps = []
+    for path in sorted(set(paths)):
+        try:
+            stat = path.stat()
+            stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
+        except FileNotFoundError:
+            stamps.append((str(path), 0, -1))
+    return tuple(stamps)
+
+
+async def watch_config(app: web.Application, every: float) -> None:
+    stamp = _stamp(app[SERVICE].config)
+    while True:
+        await asyncio.sleep(every)
+        current = _stamp(app[SERVICE].config)
+        if current != stamp:
+            stamp = current
+            await reload(app, "file change")
+            stamp = _stamp(app[SERVICE].config)
+
+
+async def reload(app: web.Application, reason: str) -> None:
+    """Validate, then swap. An invalid edit keeps the old rules and is shown in /readyz."""
+    service, metrics = app[SERVICE], app[METRICS]
+    try:
+        config = await asyncio.to_thread(load_config, service.config.path)
+    except ConfigError as exc:
+        service.config_error = "; ".join(exc.problems[:10])
+        metrics.reloads["error"] += 1
+        metrics.reload_ok = 0
+        log.error("config_rejected", reason=reason, problems=exc.problems[:10])
+        return
+    if (config.server.host, config.server.port) != (service.config.server.host, service.config.server.port):
+        log.warning("config_listen_change_needs_restart")
+    if config.state_dir != service.config.state_dir:
+        log.warning("config_state_dir_change_needs_restart")
+        config = _keep_state_dir(config, service.config.state_dir)
+    sources_changed = config.sources != service.config.sources
+    await service.apply_config(config)
+    if sources_changed:
+        schedule_pulls(app[SCHEDULER], service)
+    metrics.reloads["ok"] += 1
+    metrics.reload_ok = 1
+    log.info("config_reloaded", reason=reason, feeds=len(config.rules.feeds), sources=len(config.sources))
+
+
+def _keep_state_dir(config: Config, state_dir: Path) -> Config:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(config, state_dir=state_dir)
+
+
+def run(config: Config, host: str, port: int) -> None:
+    app = create_app(config)
+    log.info("listening", url=f"http://{host}:{port}", public_url=config.server.public_url or None)
+    web.run_app(
+        app, host=host, port=port, access_log=None, print=None, shutdown_timeout=5.0, handle_signals=True
+    )
+
+
+__all__ = ["create_app", "reload", "run", "schedule_pulls"]

@@ -1,0 +1,329 @@
+"""The daemon's state machine: pull sources, guard against shrinks, render, swap, persist.
+
+Everything here runs on the event loop; parsing and rendering (CPU) and state writes (disk)
+go to a worker thread, so requests keep being served meanwhile. Served feeds live in an
+immutable mapping that is replaced whole, so a reader never sees half an update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+import structlog
+
+from icalproxy.config.model import Config
+from icalproxy.core.parse import ParsedSource, parse
+from icalproxy.core.pipeline import FeedOutput, render_feeds
+from icalproxy.daemon.metrics import Metrics
+from icalproxy.daemon.state import StateStore
+from icalproxy.errors import FetchError
+from icalproxy.fetch import Fetcher, Validators
+
+log = structlog.get_logger("icalproxy.service")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedVersion:
+    name: str
+    body: bytes
+    etag: str
+    last_modified: int  # when these bytes first appeared (epoch seconds), not when fetched
+    events: int
+    gzipped: bytes | None = None
+
+
+@dataclass(slots=True)
+class SourceStatus:
+    name: str
+    parsed: ParsedSource | None = None
+    validators: Validators = field(default_factory=Validators)
+    events: int = 0
+    last_success: float | None = None
+    last_change: float | None = None
+    last_attempt: float | None = None
+    last_error: str | None = None
+    failures: int = 0
+    held_pulls: int = 0  # consecutive pulls that would have shrunk the source too much
+    held_events: int | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def as_dict(self, now: float) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "has_data": self.parsed is not None,
+            "last_success": _iso(self.last_success),
+            "last_change": _iso(self.last_change),
+            "age_seconds": round(now - self.last_success, 1) if self.last_success else None,
+            "last_error": self.last_error,
+            "consecutive_failures": self.failures,
+            "shrink_guard": (
+                {"held": True, "pulls": self.held_pulls, "events_offered": self.held_events}
+                if self.held_pulls
+                else {"held": False}
+            ),
+        }
+
+
+class FeedService:
+    def __init__(
+        self,
+        config: Config,
+        state: StateStore,
+        fetcher: Fetcher,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.fetcher = fetcher
+        self.metrics = metrics
+        self.clock = clock
+        self.sources: dict[str, SourceStatus] = {name: SourceStatus(name) for name in config.sources}
+        self.feeds: Mapping[str, FeedVersion] = MappingProxyType({})
+        self.config_loaded = clock()
+        self.config_error: str | None = None
+        # Renders run one at a time, each from the sources as they are when it starts, so an
+        # older render can never finish after (and overwrite) a newer one.
+        self._render_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ startup
+
+    async def restore(self) -> None:
+        """Serve from disk at once: stored feeds, then feeds re-rendered from stored sources."""
+        await asyncio.to_thread(self.state.prepare)
+        restored: dict[str, FeedVersion] = {}
+        for name in self.config.rules.feeds:
+            stored = await asyncio.to_thread(self.state.load_feed, name)
+            if stored is not None:
+                restored[name] = self._version(name, stored.data, stored.meta)
+        self.feeds = MappingProxyType(restored)
+        for name in self.config.sources:
+            stored = await asyncio.to_thread(self.state.load_source, name)
+            if stored is None:
+                continue
+            parsed = await asyncio.to_thread(parse, stored.data, name)
+            status = self.sources[name]
+            status.parsed, status.events = parsed, parsed.vevents
+            status.validators = Validators(stored.meta.get("etag"), stored.meta.get("last_modified"))
+            status.last_change = stored.meta.get("changed")
+            status.last_success = stored.meta.get("fetched")
+        log.info(
+            "state_restored",
+            feeds=len(restored),
+            sources=sum(1 for status in self.sources.values() if status.parsed is not None),
+        )
+        await self.render(self.config.rules.feeds)
+
+    def _version(self, name: str, body: bytes, meta: Mapping[str, Any]) -> FeedVersion:
+        gzipped = gzip.compress(body, mtime=0) if self.config.server.gzip else None
+        return FeedVersion(
+            name, body, str(meta["etag"]), int(meta["last_modified"]), int(meta.get("events", 0)), gzipped
+        )
+
+    # ------------------------------------------------------------ pulling
+
+    async def pull(self, name: str) -> None:
+        """One scheduled pull of one source. Never raises: failures are recorded."""
+        status = self.sources.get(name)
+        source = self.config.sources.get(name)
+        if status is None or source is None:
+            return
+        async with status.lock:
+            status.last_attempt = self.clock()
+            started = time.perf_counter()
+            try:
+                fetched = await self.fetcher.fetch(source, status.validators)
+            except FetchError as exc:
+                self._failed(status, exc.reason)
+                return
+            except Exception as exc:  # a bug must not stop the schedule
+                log.exception("source_pull_crashed", source=name)
+                self._failed(status, f"internal error: {type(exc).__name__}")
+                return
+            if fetched.body is None:
+                status.last_success, status.last_error, status.failures = self.clock(), None, 0
+                self.metrics.fetch(name, "not_modified", time.perf_counter() - started)
+                log.info("source_not_modified", source=name)
+                return
+            parsed = await asyncio.to_thread(parse, fetched.body, name)
+            if self._held_by_shrink_guard(status, parsed):
+                self.metrics.fetch(name, "held", time.perf_counter() - started)
+                return
+            await self._accept(status, fetched.body, parsed, fetched.validators)
+            self.metrics.fetch(name, "ok", time.perf_counter() - started)
+        await self.render(self.feeds_using(name))
+
+    def _failed(self, status: SourceStatus, reason: str) -> None:
+        status.last_error, status.failures = reason, status.failures + 1
+        self.metrics.fetch(status.name, "error", 0.0)
+        log.warning("source_failed", source=status.name, reason=reason, failures=status.failures)
+
+    def _held_by_shrink_guard(self, status: SourceStatus, parsed: ParsedSource) -> bool:
+        guard = self.config.sources[status.name].shrink_guard
+        before, after = status.events, parsed.vevents
+        shrunk = status.parsed is not None and before > 0 and after < before * (1 - guard.max_loss)
+        if not shrunk:
+            status.held_pulls, status.held_events = 0, None
+            return False
+        status.held_pulls += 1
+        status.held_events = after
+        accepted = self.state.take_shrink_acceptance(status.name)
+        if accepted or status.held_pulls >= guard.confirm_pulls:
+            log.warning(
+                "shrink_accepted",
+                source=status.name,
+                before=before,
+                after=after,
+                by="ops" if accepted else "persistence",
+                pulls=status.held_pulls,
+            )
+            status.held_pulls, status.held_events = 0, None
+            return False
+        status.last_error = (
+            f"shrink guard: {before} → {after} events; last good version kept "
+            f"({status.held_pulls}/{guard.confirm_pulls} pulls)"
+        )
+        log.warning(
+            "shrink_held",
+            source=status.name,
+            before=before,
+            after=after,
+            pulls=status.held_pulls,
+            confirm=guard.confirm_pulls,
+        )
+        return True
+
+    async def _accept(
+        self, status: SourceStatus, body: bytes, parsed: ParsedSource, validators: Validators
+    ) -> None:
+        now = self.clock()
+        status.parsed, status.events, status.validators = parsed, parsed.vevents, validators
+        status.last_success = status.last_change = now
+        status.last_error, status.failures = None, 0
+        meta = {
+            "etag": validators.etag,
+            "last_modified": validators.last_modified,
+            "fetched": now,
+            "changed": now,
+            "events": parsed.vevents,
+        }
+        await asyncio.to_thread(self.state.save_source, status.name, body, meta)
+        log.info(
+            "source_updated",
+            source=status.name,
+            events=parsed.vevents,
+            bytes=len(body),
+            problems=len(parsed.problems),
+        )
+
+    def feeds_using(self, source: str) -> list[str]:
+        return [name for name, feed in self.config.rules.feeds.items() if source in feed.sources]
+
+    # ------------------------------------------------------------ rendering
+
+    async def render(self, feeds: Iterable[str]) -> None:
+        wanted = list(feeds)
+        if not wanted:
+            return
+        async with self._render_lock:
+            await self._render(wanted)
+
+    async def pull_all(self) -> None:
+        await asyncio.gather(*(self.pull(name) for name in list(self.config.sources)))
+
+    async def _render(self, wanted: list[str]) -> None:
+        parsed = {name: s.parsed for name, s in self.sources.items() if s.parsed is not None}
+        now = datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
+        started = time.perf_counter()
+        result = await asyncio.to_thread(render_feeds, parsed, self.config.rules, now, wanted)
+        seconds = time.perf_counter() - started
+        self.metrics.render_seconds.observe(seconds)
+        changed = self._install(result.feeds)
+        for name in changed:
+            version = self.feeds[name]
+            meta = {"etag": version.etag, "last_modified": version.last_modified, "events": version.events}
+            await asyncio.to_thread(self.state.save_feed, name, version.body, meta)
+        for name, output in result.feeds.items():
+            self.metrics.feed_events[name] = output.events
+        log.info("feeds_rendered", feeds=len(result.feeds), changed=len(changed), ms=round(seconds * 1000))
+
+    def _install(self, outputs: Mapping[str, FeedOutput]) -> list[str]:
+        current = dict(self.feeds)
+        changed = []
+        now = int(self.clock())
+        for name, output in outputs.items():
+            previous = current.get(name)
+            if previous is not None and previous.etag == output.etag:
+                continue
+            # Strictly later than the previous version, so If-Modified-Since never hides a change.
+            last_modified = max(now, previous.last_modified + 1) if previous is not None else now
+            current[name] = self._version(
+                name,
+                output.body,
+                {"etag": output.etag, "last_modified": last_modified, "events": output.events},
+            )
+            changed.append(name)
+        for name in list(current):
+            if name not in self.config.rules.feeds:
+                del current[name]
+        self.feeds = MappingProxyType(current)
+        return changed
+
+    # ------------------------------------------------------------ config
+
+    async def apply_config(self, config: Config) -> None:
+        """Swap in a validated config: new sources get a status, rules re-render everything."""
+        old_urls = {name: source.url for name, source in self.config.sources.items()}
+        self.config = config
+        for name, source in config.sources.items():
+            if name not in self.sources or old_urls.get(name) != source.url:
+                self.sources[name] = SourceStatus(name)
+        for name in list(self.sources):
+            if name not in config.sources:
+                del self.sources[name]
+        self.config_loaded, self.config_error = self.clock(), None
+        await self.render(config.rules.feeds)
+
+    # ------------------------------------------------------------ health
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        now = self.clock()
+        feeds = {
+            name: (
+                {
+                    "ready": True,
+                    "events": version.events,
+                    "etag": version.etag,
+                    "last_modified": _iso(version.last_modified),
+                }
+                if (version := self.feeds.get(name)) is not None
+                else {"ready": False}
+            )
+            for name in self.config.rules.feeds
+        }
+        ready = all(item["ready"] for item in feeds.values())
+        body = {
+            "ready": ready,
+            "sources": {name: status.as_dict(now) for name, status in sorted(self.sources.items())},
+            "feeds": feeds,
+            "config": {"loaded": _iso(self.config_loaded), "last_reload_error": self.config_error},
+        }
+        return ready, body
+
+
+def _iso(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

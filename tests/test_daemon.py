@@ -1,0 +1,303 @@
+"""The daemon end to end: a real upstream on 127.0.0.1, ``icalproxy serve`` as a subprocess,
+real files in a temporary state folder, real HTTP requests."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Daemon, Upstream, create_token, http, wait_until
+from tests.support import FIXTURES, ROOT, structure_problems, unfolded
+
+JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    server = Upstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def setup(tmp_path: Path, upstream: Upstream) -> tuple[Path, Upstream]:
+    upstream.state.mode = "ok"
+    upstream.state.set_body(JOBS)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "feeds.yaml").write_text(
+        "feeds:\n"
+        "  acme: {title: Acme, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}\n"
+        "  mueller: {title: Müller, from: [jobs], where: {subcalendar: 'Client: Bäckerei Müller'}}\n"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "state_dir: state\nrules: rules\n"
+        "server: {public_url: 'https://cal.example.test'}\n"
+        "sources:\n"
+        f"  jobs: {{url: '{upstream.url}', every: 1h, timeout: 2, connect_timeout: 1, retries: 0,\n"
+        "         max_bytes: 5MB, shrink_guard: {max_loss: 0.5, confirm_pulls: 2}}\n"
+    )
+    return config, upstream
+
+
+@pytest.fixture
+def daemon(setup: tuple[Path, Upstream], tmp_path: Path) -> Iterator[Daemon]:
+    config, _ = setup
+    process = Daemon(config, tmp_path)
+    yield process
+    if process.process is not None:
+        process.stop()
+
+
+def feed_url(daemon: Daemon, token: str) -> str:
+    return f"{daemon.base}/feed/{token}.ics"
+
+
+def source_status(daemon: Daemon) -> dict:
+    return daemon.ready()[1]["sources"]["jobs"]
+
+
+def test_subscribe_url_serves_the_client_feed_and_follows_upstream(
+    setup: tuple[Path, Upstream], daemon: Daemon
+) -> None:
+    config, upstream = setup
+    token = create_token(config, "acme", "Alice")
+    daemon.start()
+    status, headers, body = http(feed_url(daemon, token))
+    assert status == 200
+    assert headers["Content-Type"] == "text/calendar; charset=utf-8"
+    assert headers["Referrer-Policy"] == "no-referrer" and headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"].startswith("private, max-age=")
+    assert "Content-Encoding" not in headers  # no gzip unless configured
+    assert b"SUMMARY:Install heat pump" in body and "SECRET" not in unfolded(body)
+    assert structure_problems(body) == []
+    etag, last_modified = headers["ETag"], headers["Last-Modified"]
+
+    assert http(feed_url(daemon, token), {"If-None-Match": etag})[0] == 304
+    assert http(feed_url(daemon, token), {"If-Modified-Since": last_modified})[0] == 304
+    head = subprocess.run(["curl", "-sI", feed_url(daemon, token)], capture_output=True, text=True)
+    if head.returncode == 0:
+        assert head.stdout.startswith("HTTP/1.1 200") and etag in head.stdout
+
+    time.sleep(1.1)  # a change within the same second must still move Last-Modified
+    upstream.state.set_body(JOBS.replace(b"Building B", b"Building C"))
+    daemon.pull_now()
+    wait_until(lambda: http(feed_url(daemon, token))[1]["ETag"] != etag, what="new version")
+    status, new_headers, new_body = http(feed_url(daemon, token))
+    assert b"Building C" in new_body
+    assert http(feed_url(daemon, token), {"If-None-Match": etag})[0] == 200
+    assert http(feed_url(daemon, token), {"If-Modified-Since": last_modified})[0] == 200
+    assert new_headers["Last-Modified"] != last_modified
+
+    upstream.state.conditional_hits = 0
+    daemon.pull_now()
+    wait_until(lambda: upstream.state.conditional_hits == 1, what="conditional GET")
+    log = daemon.log()
+    assert token not in log and "SECRETLINKKEY" not in log
+    assert daemon.stop() == 0  # SIGTERM: graceful
+
+
+def test_failing_upstream_never_blanks_the_feed(setup: tuple[Path, Upstream], daemon: Daemon) -> None:
+    config, upstream = setup
+    token = create_token(config, "acme")
+    daemon.start()
+    good = http(feed_url(daemon, token))
+    expectations = {
+        "500": "HTTP 500",
+        "503": "HTTP 503",
+        "timeout": "timed out",
+        "html": "HTML",
+        "empty": "empty body",
+        "truncated": "truncated",
+        "invalid-utf8": "invalid UTF-8",
+        "redirect-loop": "too many redirects",
+        "huge": "over the limit",
+    }
+    for mode, reason in expectations.items():
+        upstream.state.mode = mode
+        daemon.pull_now()
+        wait_until(
+            lambda reason=reason: reason in (source_status(daemon)["last_error"] or ""),
+            timeout=15,
+            what=f"error for {mode}",
+        )
+        status, headers, body = http(feed_url(daemon, token))
+        assert (status, headers["ETag"], body) == (good[0], good[1]["ETag"], good[2]), mode
+        assert daemon.ready()[0] == 200  # still ready: every feed has content
+        upstream.state.mode = "ok"
+        daemon.pull_now()
+        wait_until(lambda: source_status(daemon)["last_error"] is None, what=f"recovery after {mode}")
+    metrics = http(daemon.base + "/metrics")[2].decode()
+    assert 'icalproxy_fetches_total{source="jobs",result="error"} 9' in metrics
+    assert "SECRETLINKKEY" not in daemon.log() and token not in daemon.log()
+
+
+def test_shrink_guard_holds_until_confirmed_or_accepted(setup: tuple[Path, Upstream], daemon: Daemon) -> None:
+    config, upstream = setup
+    token = create_token(config, "acme")
+    daemon.start()
+    good = http(feed_url(daemon, token))[2]
+    shrunk = JOBS[: JOBS.index(b"BEGIN:VEVENT", JOBS.index(b"UID:TU1002") - 200)] + b"END:VCALENDAR\r\n"
+    upstream.state.set_body(shrunk)
+    daemon.pull_now()
+    wait_until(lambda: source_status(daemon)["shrink_guard"]["held"], what="shrink held")
+    status = source_status(daemon)
+    assert "shrink guard: 11 → 1 events" in status["last_error"]
+    assert http(feed_url(daemon, token))[2] == good
+    assert 'icalproxy_source_shrink_held{source="jobs"} 1' in http(daemon.base + "/metrics")[2].decode()
+
+    daemon.pull_now()  # confirm_pulls: 2 → the shrink has persisted: accepted
+    wait_until(lambda: http(feed_url(daemon, token))[2] != good, what="shrink accepted")
+    assert source_status(daemon)["events"] == 1
+
+    upstream.state.set_body(JOBS)  # grows back: no guard needed
+    daemon.pull_now()
+    wait_until(lambda: http(feed_url(daemon, token))[2] == good, what="back to full")
+    upstream.state.set_body(shrunk)
+    subprocess.run(
+        [sys.executable, "-m", "icalproxy.cli", "accept-shrink", "--config", str(config), "jobs"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    daemon.pull_now()
+    wait_until(lambda: source_status(daemon)["events"] == 1, what="accepted by ops at once")
+
+
+def test_restart_with_upstream_down_serves_from_state(
+    setup: tuple[Path, Upstream], daemon: Daemon, tmp_path: Path
+) -> None:
+    config, upstream = setup
+    token = create_token(config, "acme")
+    daemon.start()
+    _, headers, body = http(feed_url(daemon, token))
+    daemon.stop()
+    upstream.state.mode = "500"
+    restarted = Daemon(config, tmp_path).start()
+    try:
+        again = http(feed_url(restarted, token))
+        assert again[0] == 200 and again[2] == body
+        assert (again[1]["ETag"], again[1]["Last-Modified"]) == (headers["ETag"], headers["Last-Modified"])
+        wait_until(lambda: source_status(restarted)["last_error"] == "HTTP 500", what="error visible")
+    finally:
+        restarted.stop()
+
+
+def test_corrupt_state_is_ignored_not_served(
+    setup: tuple[Path, Upstream], daemon: Daemon, tmp_path: Path
+) -> None:
+    config, _ = setup
+    token = create_token(config, "acme")
+    daemon.start()
+    body = http(feed_url(daemon, token))[2]
+    daemon.stop()
+    feed_file = tmp_path / "state" / "feeds" / "acme.ics"
+    feed_file.write_bytes(feed_file.read_bytes()[:100])  # torn write
+    (tmp_path / "state" / "sources" / ".jobs.ics.x1.tmp").write_bytes(b"partial")
+    restarted = Daemon(config, tmp_path).start()
+    try:
+        assert http(feed_url(restarted, token))[2] == body  # re-rendered from the source state
+        assert "state_corrupt_ignored" in restarted.log()
+        assert not (tmp_path / "state" / "sources" / ".jobs.ics.x1.tmp").exists()
+    finally:
+        restarted.stop()
+
+
+def test_tokens_revoke_at_once_and_unknown_is_404(setup: tuple[Path, Upstream], daemon: Daemon) -> None:
+    config, _ = setup
+    alice = create_token(config, "acme", "Alice")
+    bob = create_token(config, "acme", "Bob")
+    mueller = create_token(config, "mueller")
+    daemon.start()
+    assert http(feed_url(daemon, alice))[0] == 200
+    assert b"Site survey" in http(feed_url(daemon, mueller))[2]
+    listing = subprocess.run(
+        [sys.executable, "-m", "icalproxy.cli", "token", "list", "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Alice" in listing and alice not in listing
+    alice_id = next(line.split()[0] for line in listing.splitlines() if line.endswith("Alice"))
+    subprocess.run(
+        [sys.executable, "-m", "icalproxy.cli", "token", "revoke", "--config", str(config), alice_id],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    assert http(feed_url(daemon, alice))[0] == 410
+    assert http(feed_url(daemon, bob))[0] == 200
+    assert http(feed_url(daemon, "A" * 43))[0] == 404
+    for path in (
+        "/feed/../state/tokens.json",
+        "/feed/%2e%2e/tokens.json",
+        "/state/tokens.json",
+        "/feed/x.ics",
+    ):
+        assert http(daemon.base + path)[0] == 404, path
+    tokens_file = config.parent / "state" / "tokens.json"
+    assert alice not in tokens_file.read_text() and oct(tokens_file.stat().st_mode)[-3:] == "600"
+
+
+def test_bad_rules_edit_keeps_old_rules_and_shows_the_error(
+    setup: tuple[Path, Upstream], daemon: Daemon
+) -> None:
+    config, _ = setup
+    token = create_token(config, "acme")
+    daemon.start()
+    body = http(feed_url(daemon, token))[2]
+    rules = config.parent / "rules" / "feeds.yaml"
+    good_rules = rules.read_text()
+    rules.write_text(good_rules.replace("subcalendar:", "subcalender:"))
+    wait_until(lambda: daemon.ready()[1]["config"]["last_reload_error"] is not None, what="rejected")
+    error = daemon.ready()[1]["config"]["last_reload_error"]
+    assert "feeds.yaml:2: unknown key 'subcalender'" in error
+    assert http(feed_url(daemon, token))[2] == body
+    assert "icalproxy_config_last_reload_ok 0" in http(daemon.base + "/metrics")[2].decode()
+
+    rules.write_text(good_rules.replace("title: Acme,", "title: Acme Corp (new title),"))
+    daemon.send(signal.SIGHUP)
+    wait_until(lambda: b"NAME:Acme Corp (new title)" in http(feed_url(daemon, token))[2], what="reload")
+    assert daemon.ready()[1]["config"]["last_reload_error"] is None
+
+
+def test_readiness_before_first_pull_and_metrics(setup: tuple[Path, Upstream], daemon: Daemon) -> None:
+    config, upstream = setup
+    token = create_token(config, "acme")
+    upstream.state.mode = "500"
+    daemon.start(wait_ready=False)
+    wait_until(lambda: source_status(daemon)["last_error"] == "HTTP 500", what="first pull failed")
+    status, body = daemon.ready()
+    assert status == 503 and body["feeds"]["acme"] == {"ready": False}
+    assert http(feed_url(daemon, token))[0] == 503  # never an empty calendar
+    upstream.state.mode = "ok"
+    daemon.pull_now()
+    wait_until(lambda: daemon.ready()[0] == 200, what="ready")
+    metrics = http(daemon.base + "/metrics")[2].decode()
+    for name in (
+        "icalproxy_fetches_total",
+        "icalproxy_source_last_success_timestamp_seconds",
+        'icalproxy_feed_events{feed="acme"} 6',
+        "icalproxy_render_seconds_count",
+        "icalproxy_http_requests_total",
+        "icalproxy_config_last_reload_ok 1",
+    ):
+        assert name in metrics
+
+
+def test_if_modified_since_in_the_past_and_garbage(setup: tuple[Path, Upstream], daemon: Daemon) -> None:
+    config, _ = setup
+    token = create_token(config, "acme")
+    daemon.start()
+    old = formatdate(time.time() - 86400, usegmt=True)
+    assert http(feed_url(daemon, token), {"If-Modified-Since": old})[0] == 200
+    assert http(feed_url(daemon, token), {"If-Modified-Since": "yesterday-ish"})[0] == 200
+    assert http(feed_url(daemon, token), {"If-None-Match": '"nope", *'})[0] == 304
