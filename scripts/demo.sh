@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Install icalproxy into .venv and run it on the bundled example.
+# Install icalproxy into .venv and run the daemon on the bundled example.
+# It prints a subscribe URL for the client "acme"; in a second terminal: curl <that URL>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 .venv/bin/icalproxy check --config config.example.yaml
-.venv/bin/icalproxy render --config config.example.yaml --out out
-.venv/bin/icalproxy preview --config config.example.yaml --feed acme
+echo
+echo "Subscribe URL for client 'acme' (open it in a calendar app, or curl it from a second terminal):"
+.venv/bin/icalproxy token new --config config.example.yaml acme --label "quick start" 2>/dev/null | sed -n '2,3p'
+echo
+echo "Serving on http://127.0.0.1:8080 (Ctrl-C to stop); health: /healthz /readyz /metrics"
+exec .venv/bin/icalproxy serve --config config.example.yaml --log-format console

@@ -1,0 +1,165 @@
+"""Serving benchmark: requests/s for one 10k-event client feed, icalproxy vs nginx, same bytes.
+
+    .venv/bin/python benchmarks/serve.py [--events 10000] [--seconds 10] [--connections 32]
+
+Needs wrk and nginx (Debian: apt-get install wrk nginx-light). Starts ``icalproxy serve``
+on a generated Teamup-shaped feed, fetches the client feed once, lets nginx serve exactly
+those bytes (ETag on), then runs wrk against both for the 200 path and for the 304 path
+(If-None-Match), all on 127.0.0.1, and prints the ratios measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATOR = ROOT.parent / "shared" / "tools" / "teamup_feed.py"
+sys.path.insert(0, str(ROOT))
+
+from tests.harness import free_port, wait_until  # noqa: E402
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  sendfile on;
+  etag on;
+  types {{ text/calendar ics; }}
+  client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
+  uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
+  server {{
+    listen 127.0.0.1:{port};
+    root {dir}/www;
+  }}
+}}
+"""
+
+
+def wrk(url: str, seconds: int, connections: int, header: str | None = None) -> float:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if header:
+        command[1:1] = ["-H", header]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        sys.exit(f"wrk saw {errors[1]} error responses from {url}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert match, output
+    return float(match[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not shutil.which("wrk") or not Path(nginx).exists():
+        sys.exit("needs wrk and nginx: apt-get install wrk nginx-light")
+    if not GENERATOR.exists():
+        sys.exit(f"{GENERATOR} not found: the benchmark needs ../shared next to the project")
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        subprocess.run(
+            [sys.executable, str(GENERATOR), "--events", str(args.events), "--out", str(work / "feed.ics")],
+            check=True,
+        )
+        config = work / "config.yaml"
+        config.write_text(
+            "state_dir: state\nsources:\n  teamup: {url: feed.ics}\n"
+            "feeds:\n  client: {title: Client feed, profile: client}\n"
+        )
+        token_out = subprocess.run(
+            [sys.executable, "-m", "icalproxy.cli", "token", "new", "--config", str(config), "client"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
+        path = "/feed/" + token_out.splitlines()[1].rsplit("/feed/", 1)[1]
+        port = free_port()
+        daemon = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "icalproxy.cli",
+                "serve",
+                "--config",
+                str(config),
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--log-format",
+                "json",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=(work / "daemon.log").open("wb"),
+        )
+        nginx_port = free_port()
+        (work / "www").mkdir()
+        (work / "tmp").mkdir()
+        try:
+            ours = f"http://127.0.0.1:{port}{path}"
+
+            def ready() -> bool:
+                try:
+                    with urllib.request.urlopen(ours, timeout=2) as response:  # loopback only
+                        return response.status == 200
+                except OSError:
+                    return False
+
+            wait_until(ready, timeout=120, what="icalproxy feed")
+            with urllib.request.urlopen(ours) as response:
+                body, etag = response.read(), response.headers["ETag"]
+            (work / "www" / "client.ics").write_bytes(body)
+            for readable in (work, work / "www", work / "www" / "client.ics"):
+                readable.chmod(0o755)  # nginx workers drop root
+            (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, port=nginx_port))
+            server = subprocess.Popen(
+                [nginx, "-c", str(work / "nginx.conf"), "-p", str(work)], stderr=subprocess.DEVNULL
+            )
+            try:
+                theirs = f"http://127.0.0.1:{nginx_port}/client.ics"
+                time.sleep(0.5)
+                with urllib.request.urlopen(theirs) as response:
+                    assert response.read() == body
+                    nginx_etag = response.headers["ETag"]
+                print(
+                    f"feed: {args.events} events in, {len(body) / 1e6:.2f} MB out; "
+                    f"wrk -t2 -c{args.connections} -d{args.seconds}s on 127.0.0.1"
+                )
+                results = {
+                    "icalproxy 200": wrk(ours, args.seconds, args.connections),
+                    "nginx 200": wrk(theirs, args.seconds, args.connections),
+                    "icalproxy 304": wrk(ours, args.seconds, args.connections, f"If-None-Match: {etag}"),
+                    "nginx 304": wrk(theirs, args.seconds, args.connections, f"If-None-Match: {nginx_etag}"),
+                }
+            finally:
+                server.send_signal(signal.SIGQUIT)
+                server.wait(10)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(20)
+    for name, value in results.items():
+        print(f"{name:<15} {value:>10.1f} req/s")
+    print(f"200 path: icalproxy / nginx = {results['icalproxy 200'] / results['nginx 200']:.2f}x")
+    print(f"304 path: icalproxy / nginx = {results['icalproxy 304'] / results['nginx 304']:.2f}x")
+    print(f"icalproxy 304 / 200 = {results['icalproxy 304'] / results['icalproxy 200']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
