@@ -198,14 +198,14 @@ def test_corrupt_state_is_ignored_not_served(
     daemon.start()
     body = http(feed_url(daemon, token))[2]
     daemon.stop()
-    feed_file = tmp_path / "state" / "feeds" / "acme.ics"
-    feed_file.write_bytes(feed_file.read_bytes()[:100])  # torn write
-    (tmp_path / "state" / "sources" / ".jobs.ics.x1.tmp").write_bytes(b"partial")
+    feed_file = tmp_path / "state" / "feeds" / "acme.state"
+    feed_file.write_bytes(feed_file.read_bytes()[:300])  # a torn write
+    (tmp_path / "state" / "sources" / ".jobs.state.x1.tmp").write_bytes(b"partial")
     restarted = Daemon(config, tmp_path).start()
     try:
         assert http(feed_url(restarted, token))[2] == body  # re-rendered from the source state
         assert "state_corrupt_ignored" in restarted.log()
-        assert not (tmp_path / "state" / "sources" / ".jobs.ics.x1.tmp").exists()
+        assert not (tmp_path / "state" / "sources" / ".jobs.state.x1.tmp").exists()
     finally:
         restarted.stop()
 

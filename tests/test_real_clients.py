@@ -64,3 +64,37 @@ def test_recurrence_counts_agree_with_recurring_ical_events(tmp_path: Path) -> N
         start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
         expected = len(recurring_ical_events.of(calendar).between(start, start.replace(year=2028)))
         assert int(match[1]) == expected, name
+
+
+def test_vdirsyncer_subscribes_to_the_running_daemon(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.harness import Daemon, create_token, http
+
+    for name in ("config.example.yaml", "rules", "fixtures"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+    config = tmp_path / "config.example.yaml"
+    token = create_token(config, "acme", "vdirsyncer")
+    daemon = Daemon(config, tmp_path).start()
+    try:
+        url = f"{daemon.base}/feed/{token}.ics"
+        assert http(url)[0] == 200
+        output = feedcheck_url(url)
+        assert re.search(r"^PASS vdirsyncer", output, re.M), output
+    finally:
+        daemon.stop()
+
+
+def feedcheck_url(url: str) -> str:
+    need_shared(FEEDCHECK)
+    result = subprocess.run(
+        [sys.executable, str(FEEDCHECK), "--from", "2026-11-01", url],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if "SKIP vdirsyncer" in result.stdout:
+        pytest.skip("vdirsyncer is not installed (run shared/tools/feedcheck/setup.sh)")
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout

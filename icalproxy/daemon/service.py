@@ -284,8 +284,12 @@ class FeedService:
         old_urls = {name: source.url for name, source in self.config.sources.items()}
         self.config = config
         for name, source in config.sources.items():
-            if name not in self.sources or old_urls.get(name) != source.url:
+            if name not in self.sources:
                 self.sources[name] = SourceStatus(name)
+            elif old_urls.get(name) != source.url:
+                # New address: its validators mean nothing there, but the last good data
+                # stays served until the new address delivers.
+                self.sources[name].validators = Validators()
         for name in list(self.sources):
             if name not in config.sources:
                 del self.sources[name]

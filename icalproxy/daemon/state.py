@@ -2,13 +2,15 @@
 
 Layout under ``state_dir``::
 
-    sources/<name>.ics   sources/<name>.json   last good raw bytes, validators, counts
-    feeds/<name>.ics     feeds/<name>.json     rendered feed, ETag, Last-Modified
-    tokens.json                                token hashes (see tokens.py)
+    sources/<name>.state   last good raw bytes of a source, with validators and counts
+    feeds/<name>.state     a rendered feed, with its ETag and Last-Modified
+    tokens.json            token hashes (see tokens.py)
+    accept-shrink/<name>   ops' acceptance of a source's shrink, taken at its next pull
 
-Data is written first, then its meta file (which names the data's SHA-256): both writes are
-atomic, so after a crash a data file either matches its meta or is ignored. Reading verifies
-the checksum; a corrupt, partial or foreign file is logged and never served.
+A ``.state`` file is one JSON line of metadata (naming the data's SHA-256 and length), then
+the data. It is written in one atomic step (temp file, fsync, rename, fsync of the folder),
+so a crash leaves the old file or the new one, never a mix. Reading verifies the checksum;
+a corrupt, partial or foreign file is logged and ignored, never served.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import structlog
 from icalproxy.storage import atomic_write, remove_stale_temps, safe_child
 
 log = structlog.get_logger("icalproxy.state")
+SUFFIX = ".state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,22 +76,38 @@ class StateStore:
         return self._load(self.feeds, name)
 
     def _save(self, folder: Path, name: str, data: bytes, meta: dict[str, Any]) -> None:
-        atomic_write(safe_child(folder, name, ".ics"), data)
         record = {**meta, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-        atomic_write(safe_child(folder, name, ".json"), json.dumps(record, sort_keys=True).encode())
+        header = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+        atomic_write(safe_child(folder, name, SUFFIX), header + b"\n" + data)
 
     def _load(self, folder: Path, name: str) -> Stored | None:
-        data_path = safe_child(folder, name, ".ics")
-        meta_path = safe_child(folder, name, ".json")
-        if not data_path.exists() and not meta_path.exists():
-            return None
+        path = safe_child(folder, name, SUFFIX)
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            data = data_path.read_bytes()
-        except (OSError, ValueError) as exc:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
             log.error("state_unreadable", kind=folder.name, name=name, error=type(exc).__name__)
             return None
-        if not isinstance(meta, dict) or meta.get("sha256") != hashlib.sha256(data).hexdigest():
+        stored = decode_state(raw)
+        if stored is None:
             log.error("state_corrupt_ignored", kind=folder.name, name=name)
-            return None
-        return Stored(data, meta)
+        return stored
+
+
+def decode_state(raw: bytes) -> Stored | None:
+    """A ``.state`` file's content, or None unless it is whole and its checksum matches."""
+    header, newline, data = raw.partition(b"\n")
+    if not newline:
+        return None
+    try:
+        meta = json.loads(header)
+    except ValueError:
+        return None
+    if (
+        not isinstance(meta, dict)
+        or meta.get("bytes") != len(data)
+        or meta.get("sha256") != hashlib.sha256(data).hexdigest()
+    ):
+        return None
+    return Stored(data, meta)

@@ -70,7 +70,9 @@ class TokenStore:
         return sorted(self._records.values(), key=lambda record: (record.feed, record.created, record.id))
 
     def lookup(self, token: str) -> tuple[Lookup, str | None]:
-        """(valid|revoked|unknown, feed). The same work is done whatever the answer."""
+        """(valid|revoked|unknown, feed). The same work is done whatever the answer; the
+        file is re-read first if it changed, so a revocation counts from the next request."""
+        self.refresh()
         digest = hash_token(token)
         record = self._records.get(digest)
         stored = record.sha256 if record is not None else _DUMMY_HASH

@@ -71,9 +71,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def serve_feed(request: web.Request) -> web.StreamResponse:
-    tokens = request.app[TOKENS]
-    tokens.refresh()
-    verdict, feed_name = tokens.lookup(request.match_info["token"])
+    verdict, feed_name = request.app[TOKENS].lookup(request.match_info["token"])
     if verdict == "unknown":
         return web.Response(status=404, text="not found\n")
     if verdict == "revoked":

@@ -1,0 +1,178 @@
+"""The fault matrix against the running daemon: whatever the upstream does, and however the
+daemon dies, the last good client feed keeps being served byte-identical, nothing on disk is
+corrupt, /readyz and /metrics say what happened, and recovery is automatic."""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from icalproxy.daemon.state import decode_state
+from tests.harness import Daemon, Upstream, create_token, free_port, http, wait_until
+from tests.support import FIXTURES, generated_feed
+
+JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    server = Upstream().start()
+    yield server
+    server.stop()
+
+
+def write_config(folder: Path, url: str, *, timeout: float = 2, extra_feeds: str = "") -> Path:
+    config = folder / "config.yaml"
+    config.write_text(
+        "state_dir: state\n"
+        "sources:\n"
+        f"  jobs: {{url: '{url}', every: 1h, timeout: {timeout}, connect_timeout: 1, retries: 0,\n"
+        "         max_bytes: 5MB, shrink_guard: {max_loss: 0.5, confirm_pulls: 3}}\n"
+        "feeds:\n"
+        "  acme: {title: Acme, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}\n" + extra_feeds
+    )
+    return config
+
+
+def last_error(daemon: Daemon) -> str:
+    return daemon.ready()[1]["sources"]["jobs"]["last_error"] or ""
+
+
+def state_files_are_whole(folder: Path) -> list[str]:
+    broken = []
+    for path in sorted((folder / "state").rglob("*.state")):
+        if decode_state(path.read_bytes()) is None:
+            broken.append(path.name)
+    return broken
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("trickle", "timed out"),
+        ("gzip-bomb", "over the limit"),
+        ("huge", "over the limit"),
+        ("refuse", "connection failed"),
+    ],
+)
+def test_fault(mode: str, reason: str, upstream: Upstream, tmp_path: Path) -> None:
+    upstream.state.mode = "ok"
+    upstream.state.set_body(JOBS)
+    config = write_config(tmp_path, upstream.url)
+    token = create_token(config, "acme")
+    daemon = Daemon(config, tmp_path).start()
+    try:
+        url = f"{daemon.base}/feed/{token}.ics"
+        good = http(url)
+        if mode == "refuse":  # the upstream's address stops answering: nothing listens there
+            write_config(tmp_path, f"http://127.0.0.1:{free_port()}/feed/SECRETKEY/0.ics")
+            daemon.send(signal.SIGHUP)
+            wait_until(lambda: "SECRETKEY" not in str(daemon.ready()[1]) and _reloaded(daemon), what="reload")
+        else:
+            upstream.state.mode = mode
+        daemon.pull_now()
+        wait_until(lambda: reason in last_error(daemon), timeout=20, what=reason)
+        again = http(url)
+        assert (again[0], again[1]["ETag"], again[2]) == (good[0], good[1]["ETag"], good[2])
+        metrics = http(daemon.base + "/metrics")[2].decode()
+        assert re.search(r'icalproxy_fetches_total\{source="jobs",result="error"\} [1-9]', metrics)
+        assert state_files_are_whole(tmp_path) == []
+        if mode == "refuse":
+            write_config(tmp_path, upstream.url)
+            daemon.send(signal.SIGHUP)
+        upstream.state.mode = "ok"
+        daemon.pull_now()
+        wait_until(lambda: last_error(daemon) == "", timeout=20, what="automatic recovery")
+        assert http(url)[2] == good[2]
+    finally:
+        upstream.state.mode = "ok"
+        daemon.stop()
+    log = daemon.log()
+    assert token not in log and "SECRETKEY" not in log and "SECRETLINKKEY" not in log
+
+
+def _reloaded(daemon: Daemon) -> bool:
+    return 'icalproxy_config_reloads_total{result="ok"} 1' in http(daemon.base + "/metrics")[2].decode()
+
+
+def test_alternating_good_and_bad_upstream(upstream: Upstream, tmp_path: Path) -> None:
+    upstream.state.mode = "ok"
+    upstream.state.set_body(JOBS)
+    config = write_config(tmp_path, upstream.url)
+    token = create_token(config, "acme")
+    daemon = Daemon(config, tmp_path).start()
+    try:
+        url = f"{daemon.base}/feed/{token}.ics"
+        versions = {http(url)[2]}
+        for round_ in range(6):
+            if round_ % 2:
+                upstream.state.mode = random.choice(["500", "html", "empty", "truncated"])
+                daemon.pull_now()
+                wait_until(lambda: last_error(daemon) != "", what="bad round seen")
+            else:
+                upstream.state.mode = "ok"
+                upstream.state.set_body(JOBS.replace(b"Building B", f"Building {round_}".encode()))
+                daemon.pull_now()
+                wait_until(lambda r=round_: f"Building {r}".encode() in http(url)[2], what="good round")
+                versions.add(http(url)[2])
+            status, _, body = http(url)
+            assert status == 200 and body in versions
+        assert len(versions) == 4
+        assert state_files_are_whole(tmp_path) == []
+    finally:
+        upstream.state.mode = "ok"
+        daemon.stop()
+
+
+def test_kill_9_during_renders_and_state_writes(upstream: Upstream, tmp_path: Path) -> None:
+    """100 times: pull a changed upstream (render + atomic state writes), kill -9 at a random
+    moment, restart with the upstream down: the feed served is one that existed, whole."""
+    big, _ = generated_feed(3000, seed=5)
+    bodies = [big, big.replace(b"Install heat pump", b"Install heat pumps")]
+    upstream.state.mode = "ok"
+    upstream.state.set_body(bodies[0])
+    config = write_config(tmp_path, upstream.url, extra_feeds="  all: {title: All, from: [jobs]}\n")
+    token = create_token(config, "all")
+    daemon = Daemon(config, tmp_path).start()
+    url = f"{daemon.base}/feed/{token}.ics"
+    seen = {http(url)[2]}
+    daemon.stop()
+    rng = random.Random(1)
+    kills = 0
+    moments: Counter[str] = Counter()
+    for index in range(100):
+        upstream.state.mode = "ok"
+        upstream.state.set_body(bodies[(index + 1) % 2])
+        daemon = Daemon(config, tmp_path).start(wait_ready=False)
+        wait_until(lambda d=daemon: http(d.base + "/healthz")[0] == 200, what="up")
+        time.sleep(rng.uniform(0.0, 0.6))  # start-up pull, render and state writes run now
+        daemon.stop(signal.SIGKILL)
+        kills += 1
+        log = daemon.log()
+        moments[
+            "after feeds written"
+            if '"feeds_rendered"' in log.split('"source_updated"')[-1]
+            else "after source written, before feeds"
+            if '"source_updated"' in log
+            else "before source written"
+        ] += 1
+        assert state_files_are_whole(tmp_path) == [], f"after kill {index}"
+        if index % 10 == 9:  # restart with the upstream down: served from state at once
+            upstream.state.mode = "500"
+            daemon = Daemon(config, tmp_path).start()
+            body = http(f"{daemon.base}/feed/{token}.ics")[2]
+            daemon.stop()
+            seen.add(body)
+            assert body.startswith(b"BEGIN:VCALENDAR\r\n") and body.endswith(b"END:VCALENDAR\r\n")
+            assert len(seen) <= 3, "only versions that existed are served"
+    assert kills == 100
+    print(f"\nkill -9 moments: {dict(moments)}")
+    assert len(moments) >= 2, moments  # the kills really landed at different stages

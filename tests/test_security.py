@@ -1,0 +1,55 @@
+"""Secrets: token checks take the same time whatever the answer; names cannot escape folders."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from icalproxy.daemon.tokens import TokenStore, hash_token
+from icalproxy.storage import safe_child
+
+
+def test_tokens_are_long_random_and_stored_hashed(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "tokens.json")
+    record, token = store.create("acme", "Alice")
+    assert len(token) >= 43  # 256 bits in URL-safe base64
+    assert record.sha256 == hash_token(token)
+    text = (tmp_path / "tokens.json").read_text()
+    assert token not in text and record.sha256 in text
+    assert store.lookup(token) == ("valid", "acme")
+    assert store.lookup(token[:-1] + ("A" if token[-1] != "A" else "B")) == ("unknown", None)
+    store.revoke(record.id)
+    assert TokenStore(tmp_path / "tokens.json").lookup(token) == ("revoked", "acme")
+
+
+def test_lookup_timing_is_the_same_for_valid_revoked_and_unknown(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "tokens.json")
+    tokens = [store.create(f"feed{i % 50}", "")[1] for i in range(200)]
+    revoked_record, revoked = store.create("feed1", "")
+    store.revoke(revoked_record.id)
+    store.refresh()
+    valid = tokens[17]
+    unknown = "x" * len(valid)
+    samples: dict[str, list[float]] = {"valid": [], "revoked": [], "unknown": []}
+    for _ in range(60):  # interleaved batches, so drift affects all three alike
+        for name, token in (("valid", valid), ("revoked", revoked), ("unknown", unknown)):
+            started = time.perf_counter_ns()
+            for _ in range(500):
+                store.lookup(token)
+            samples[name].append((time.perf_counter_ns() - started) / 500)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    fastest, slowest = min(medians.values()), max(medians.values())
+    assert slowest / fastest < 1.25, medians
+
+
+@pytest.mark.parametrize("name", ["../x", "..", ".", "a/b", "a\\b", "", "x\x00y", "/etc/passwd"])
+def test_names_cannot_leave_their_folder(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="unsafe file name"):
+        safe_child(tmp_path, name, ".ics")
+
+
+def test_safe_child_accepts_plain_names(tmp_path: Path) -> None:
+    assert safe_child(tmp_path, "acme-busy", ".ics") == (tmp_path / "acme-busy.ics").resolve()
