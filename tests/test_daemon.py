@@ -19,13 +19,6 @@ from tests.support import FIXTURES, ROOT, structure_problems, unfolded
 JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    server = Upstream().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def setup(tmp_path: Path, upstream: Upstream) -> tuple[Path, Upstream]:
     upstream.state.mode = "ok"
@@ -301,3 +294,43 @@ def test_if_modified_since_in_the_past_and_garbage(setup: tuple[Path, Upstream],
     assert http(feed_url(daemon, token), {"If-Modified-Since": old})[0] == 200
     assert http(feed_url(daemon, token), {"If-Modified-Since": "yesterday-ish"})[0] == 200
     assert http(feed_url(daemon, token), {"If-None-Match": '"nope", *'})[0] == 304
+
+
+def test_gzip_only_when_allowed_and_asked(setup: tuple[Path, Upstream], tmp_path: Path) -> None:
+    import gzip as gz
+
+    config, _ = setup
+    config.write_text(config.read_text().replace("server: {", "server: {gzip: true, "))
+    token = create_token(config, "acme")
+    daemon = Daemon(config, tmp_path).start()
+    try:
+        plain = http(feed_url(daemon, token))
+        assert "Content-Encoding" not in plain[1] and plain[1]["Vary"] == "Accept-Encoding"
+        zipped = http(feed_url(daemon, token), {"Accept-Encoding": "gzip"})
+        assert zipped[1]["Content-Encoding"] == "gzip"
+        assert gz.decompress(zipped[2]) == plain[2]
+        assert zipped[1]["ETag"] != plain[1]["ETag"]  # a different representation
+        assert (
+            http(feed_url(daemon, token), {"Accept-Encoding": "gzip", "If-None-Match": zipped[1]["ETag"]})[0]
+            == 304
+        )
+    finally:
+        daemon.stop()
+
+
+def test_no_secret_in_health_metrics_or_error_pages(setup: tuple[Path, Upstream], daemon: Daemon) -> None:
+    config, upstream = setup
+    token = create_token(config, "acme")
+    daemon.start()
+    upstream.state.mode = "500"
+    daemon.pull_now()
+    wait_until(lambda: source_status(daemon)["last_error"] == "HTTP 500", what="error")
+    pages = [
+        http(daemon.base + path)[2] for path in ("/readyz", "/metrics", "/healthz", "/nope", "/feed/x.ics")
+    ]
+    pages.append(http(feed_url(daemon, "B" * 43))[2])
+    for page in pages:
+        text = page.decode()
+        assert token not in text and "SECRETLINKKEY" not in text and "Traceback" not in text
+    assert source_status(daemon)["from"] == "http://127.0.0.1/…"
+    upstream.state.mode = "ok"

@@ -9,7 +9,6 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ from tests.support import FIXTURES, generated_feed
 
 JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    server = Upstream().start()
-    yield server
-    server.stop()
 
 
 def write_config(folder: Path, url: str, *, timeout: float = 2, extra_feeds: str = "") -> Path:
@@ -40,6 +32,17 @@ def write_config(folder: Path, url: str, *, timeout: float = 2, extra_feeds: str
         "  acme: {title: Acme, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}\n" + extra_feeds
     )
     return config
+
+
+def start_on_good_upstream(
+    upstream: Upstream, tmp_path: Path, body: bytes = JOBS, feed: str = "acme", extra_feeds: str = ""
+) -> tuple[Path, str, Daemon]:
+    """(config, token of ``feed``, a running daemon) on an upstream serving ``body``."""
+    upstream.state.mode = "ok"
+    upstream.state.set_body(body)
+    config = write_config(tmp_path, upstream.url, extra_feeds=extra_feeds)
+    token = create_token(config, feed)
+    return config, token, Daemon(config, tmp_path).start()
 
 
 def last_error(daemon: Daemon) -> str:
@@ -64,11 +67,7 @@ def state_files_are_whole(folder: Path) -> list[str]:
     ],
 )
 def test_fault(mode: str, reason: str, upstream: Upstream, tmp_path: Path) -> None:
-    upstream.state.mode = "ok"
-    upstream.state.set_body(JOBS)
-    config = write_config(tmp_path, upstream.url)
-    token = create_token(config, "acme")
-    daemon = Daemon(config, tmp_path).start()
+    _, token, daemon = start_on_good_upstream(upstream, tmp_path)
     try:
         url = f"{daemon.base}/feed/{token}.ics"
         good = http(url)
@@ -104,11 +103,7 @@ def _reloaded(daemon: Daemon) -> bool:
 
 
 def test_alternating_good_and_bad_upstream(upstream: Upstream, tmp_path: Path) -> None:
-    upstream.state.mode = "ok"
-    upstream.state.set_body(JOBS)
-    config = write_config(tmp_path, upstream.url)
-    token = create_token(config, "acme")
-    daemon = Daemon(config, tmp_path).start()
+    _, token, daemon = start_on_good_upstream(upstream, tmp_path)
     try:
         url = f"{daemon.base}/feed/{token}.ics"
         versions = {http(url)[2]}
@@ -137,11 +132,9 @@ def test_kill_9_during_renders_and_state_writes(upstream: Upstream, tmp_path: Pa
     moment, restart with the upstream down: the feed served is one that existed, whole."""
     big, _ = generated_feed(3000, seed=5)
     bodies = [big, big.replace(b"Install heat pump", b"Install heat pumps")]
-    upstream.state.mode = "ok"
-    upstream.state.set_body(bodies[0])
-    config = write_config(tmp_path, upstream.url, extra_feeds="  all: {title: All, from: [jobs]}\n")
-    token = create_token(config, "all")
-    daemon = Daemon(config, tmp_path).start()
+    config, token, daemon = start_on_good_upstream(
+        upstream, tmp_path, bodies[0], "all", extra_feeds="  all: {title: All, from: [jobs]}\n"
+    )
     url = f"{daemon.base}/feed/{token}.ics"
     seen = {http(url)[2]}
     daemon.stop()

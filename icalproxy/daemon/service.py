@@ -26,6 +26,7 @@ from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.state import StateStore
 from icalproxy.errors import FetchError
 from icalproxy.fetch import Fetcher, Validators
+from icalproxy.logs import mask_url
 
 log = structlog.get_logger("icalproxy.service")
 
@@ -316,7 +317,11 @@ class FeedService:
         ready = all(item["ready"] for item in feeds.values())
         body = {
             "ready": ready,
-            "sources": {name: status.as_dict(now) for name, status in sorted(self.sources.items())},
+            "sources": {
+                name: {**status.as_dict(now), "from": mask_url(self.config.sources[name].url)}
+                for name, status in sorted(self.sources.items())
+                if name in self.config.sources
+            },
             "feeds": feeds,
             "config": {"loaded": _iso(self.config_loaded), "last_reload_error": self.config_error},
         }
