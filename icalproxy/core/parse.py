@@ -104,13 +104,8 @@ class Component:
         """Whether ``text`` (any case) occurs in this component's bytes: a cheap pre-check."""
         return _mention(text).search(self.data, self.start, self.end) is not None
 
-    def scan(self, pattern: re.Pattern[bytes]) -> Iterator[tuple[bytes | None, bytes, bytes]]:
-        """Own lines matched by a pattern of the shape ``\\n(?:(whole)|(name)(rest))``."""
-        children = self.children
-        for match in pattern.finditer(self.data, self.start, self.end):
-            if children and any(c.span_start <= match.start() <= c.end for c in children):
-                continue
-            yield match.group(1, 2, 3)
+    def in_child(self, position: int) -> bool:
+        return any(child.span_start <= position <= child.end for child in self.children)
 
     def content(self, name: bytes, rest: bytes) -> ContentLine | None:
         """A raw line from ``raw_select`` as a decoded ContentLine."""

@@ -10,6 +10,7 @@ stable derived UID. Several sources in one feed are merged by UID: the newer ver
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,7 +59,7 @@ def render_feeds(
 ) -> BuildResult:
     run = _Run(sources, rules, now)
     wanted = set(only) if only is not None else None
-    outputs: dict[str, FeedOutput] = {}
+    feeds = []
     for name, feed in rules.feeds.items():
         if wanted is not None and name not in wanted:
             continue
@@ -67,7 +68,9 @@ def render_feeds(
             report = run.report.feeds[name] = FeedReport(name)
             report.notes.append(f"not rendered: no data yet from {', '.join(missing)}")
             continue
-        outputs[name] = run.render(feed)
+        feeds.append(feed)
+    run.plan(feeds)
+    outputs = {feed.name: run.render(feed) for feed in feeds}
     for source in sources.values():
         run.report.problems.extend(source.problems)
         run.report.source_events[source.source] = source.vevents
@@ -86,6 +89,16 @@ class _Run:
         self._redactors: dict[str, Redactor] = {}
         self._redacted: dict[str, dict[int, RedactedEvent | None]] = {}  # profile → id → event
         self._index: dict[str, dict[str, list[Series]]] = {}
+        self._planned: dict[str, tuple[list[Series], int]] = {}
+        # How many feeds of each profile may show a series: only those shown more than
+        # once keep their redacted bytes for reuse (memory stays near the output size).
+        self._uses: dict[str, Counter[int]] = {}
+
+    def plan(self, feeds: list[Feed]) -> None:
+        for feed in feeds:
+            candidates, _ = self._planned[feed.name] = self._candidates(feed)
+            uses = self._uses.setdefault(feed.profile, Counter())
+            uses.update(id(series) for series in candidates)
 
     # ------------------------------------------------------------ per feed
 
@@ -93,7 +106,7 @@ class _Run:
         report = self.report.feeds[feed.name] = FeedReport(feed.name)
         predicate = compile_where(feed.where, self.now)
         redactor = self._redactor(feed.profile)
-        candidates, total = self._candidates(feed)
+        candidates, total = self._planned.pop(feed.name, None) or self._candidates(feed)
         report.events_in = total
         events: list[tuple[str, str, bytes]] = []
         tzids: set[str] = set()
@@ -219,6 +232,8 @@ class _Run:
                 extra_exdates=exdates,
                 floating=floating,
             )
+        if self._uses.get(redactor.profile.name, Counter())[id(series)] <= 1:
+            return redactor.redact(facts, series.uid)
         cache = self._redacted.setdefault(redactor.profile.name, {})
         key = id(component)
         if key not in cache:

@@ -9,7 +9,8 @@ an e-mail address or an internal note cannot ride along inside them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -25,7 +26,7 @@ from icalproxy.core.lines import (
     parse_params,
     unescape_text,
 )
-from icalproxy.core.parse import DATE_PROPS, repair_date
+from icalproxy.core.parse import DATE_PROPS, Component, repair_date
 from icalproxy.core.status import client_status
 from icalproxy.core.template import Template, compile_template
 
@@ -62,7 +63,8 @@ NEVER_KEEP = frozenset(
 )
 # At most one of each (the first valid one wins); DTEND and DURATION exclude each other.
 SINGLE = frozenset(BASE_KEEP) - {"RDATE", "EXDATE"}
-_EXCLUSIVE = {"DTEND": ("DTEND", "DURATION"), "DURATION": ("DTEND", "DURATION")}
+# The slot a single-valued property takes; DURATION shares DTEND's (they exclude each other).
+_SLOT = {name: name for name in SINGLE} | {"DURATION": "DTEND"}
 STANDALONE_DROP = frozenset({"RECURRENCE-ID", "RRULE", "RDATE", "EXDATE"})
 FALLBACK_DTSTAMP = "19700101T000000Z"
 _STATUS_VALUES = frozenset({"TENTATIVE", "CONFIRMED", "CANCELLED"})
@@ -122,22 +124,6 @@ def _combined_pattern(names: frozenset[str]) -> re.Pattern[bytes]:
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
 _WHEN = re.compile(values.WHEN_SYNTAX.pattern.encode())
 _DATE = re.compile(values.DATE_SYNTAX.pattern.encode())
-_DURATION_BYTES = re.compile(rb"[+-]?P(?:\d+W)?(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?\Z")
-# Checks of simple kept lines (no parameters, no fold, ASCII), copied through as bytes.
-_FAST_CHECKS: dict[str, Callable[[bytes], bool]] = {
-    "DTSTART": lambda value: _WHEN.match(value) is not None,
-    "DTEND": lambda value: _WHEN.match(value) is not None,
-    "DTSTAMP": lambda value: _WHEN.match(value) is not None,
-    "LAST-MODIFIED": lambda value: _WHEN.match(value) is not None,
-    "RECURRENCE-ID": lambda value: _WHEN.match(value) is not None,
-    "EXDATE": lambda value: all(_WHEN.match(part) for part in value.split(b",")),
-    "RDATE": lambda value: all(_WHEN.match(part) for part in value.split(b",")),
-    "SEQUENCE": bytes.isdigit,
-    "STATUS": lambda value: value.strip().upper() in (b"TENTATIVE", b"CONFIRMED", b"CANCELLED"),
-    "TRANSP": lambda value: value.strip().upper() in (b"OPAQUE", b"TRANSPARENT"),
-    "RRULE": lambda value: values.valid_rrule(value.decode("ascii")),
-    "DURATION": lambda value: _DURATION_BYTES.match(value) is not None and len(value) > 2,
-}
 _HAS_AT = re.compile("@")
 _HAS_LINK = re.compile(r"(?i)://|www\.|mailto:|tel:|callto:|sips?:|\w\.[a-z]{2}")
 _HAS_DIGITS = re.compile(r"\d\D?\d\D?\d")
@@ -148,6 +134,17 @@ _BARE_LABEL = re.compile(r"[^:]{0,40}:\W*\Z")
 class RedactedEvent(NamedTuple):
     chunk: bytes  # folded CRLF lines, BEGIN:VEVENT … END:VEVENT
     tzids: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Event:
+    """An event being redacted: output so far and what it has used up."""
+
+    out: list[bytes]
+    tzids: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)
+    inputs: list[ContentLine] = field(default_factory=list)
+    busy: bool = False
 
 
 class Redactor:
@@ -178,6 +175,10 @@ class Redactor:
             "UID"
         }  # the UID comes from the series
         self.pattern = _combined_pattern(self.wanted)
+        self.uses_description = self.description is not None and "description" in self.description.names
+        self._rendered: dict[tuple[object, ...], bytes] = {}
+        busy_summary = self.busy_summary.render({})
+        self._busy_lines = fold("SUMMARY:" + escape_text(busy_summary)) if busy_summary else b""
         # (pattern, cheap test that must find something before the pattern can)
         scrubbers: list[tuple[re.Pattern[str], re.Pattern[str] | None]] = []
         if profile.scrub.emails:
@@ -233,113 +234,117 @@ class Redactor:
         extra_exdates: Iterable[ContentLine],
         floating: frozenset[str],
     ) -> RedactedEvent | None:
-        profile = self.profile
         component = facts.component
-        busy = False
-        out = [b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))]
-        tzids: set[str] = set()
-        seen: set[str] = set()
-        inputs: list[ContentLine] = []
-        for simple, raw_name, rest in component.scan(self.pattern):
-            if simple is not None:  # already valid: copied through as it is
-                head = simple[: simple.find(b":")]
-                name = _NAME_OF[head.split(b";", 1)[0]]
-                if name in seen or (standalone and name in STANDALONE_DROP):
-                    continue
-                tzid = None
-                if not head.endswith(b"DATE") and b";TZID=" in head:
-                    tzid = head[head.find(b"=") + 1 :].decode("utf-8", "replace")
-                if tzid not in floating:
-                    if tzid:
-                        tzids.add(tzid)
-                    if name in SINGLE:
-                        seen.update(_EXCLUSIVE.get(name, (name,)))
-                    out.append(simple + b"\r\n" if len(simple) <= MAX_OCTETS else fold(simple.decode()))
-                    continue
-                # A floating TZID: the slow path below drops the parameter.
-                raw_name, rest = head.split(b";", 1)[0], simple[len(head.split(b";", 1)[0]) :]  # noqa: PLW2901
-            name = _NAME_OF.get(raw_name) or raw_name.decode("ascii", "replace")
-            if name in self.inputs_only:
-                line = component.content(raw_name, rest)
-                if line is not None:
-                    inputs.append(line)
+        event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))])
+        drop = STANDALONE_DROP if standalone else frozenset()
+        children = component.children
+        for match in self.pattern.finditer(component.data, component.start, component.end):
+            if children and component.in_child(match.start()):
                 continue
-            if name in seen or (standalone and name in STANDALONE_DROP):
+            simple = match[1]
+            if simple is None:
+                if not self._other_line(component, match[2], match[3], event, drop, floating):
+                    return None
                 continue
-            if name == "CLASS" and name not in self.keep:
-                if rest.rstrip(b"\r").endswith((b":PRIVATE", b":CONFIDENTIAL", b":private")):
-                    if profile.private_events == "drop":
-                        return None
-                    busy = profile.private_events == "busy"
+            # An already valid line (see _SIMPLE): copied through as it is.
+            colon = simple.find(b":")
+            semi = simple.find(b";", 0, colon)
+            raw_name = simple[:colon] if semi < 0 else simple[:semi]
+            name = _NAME_OF[raw_name]
+            slot = _SLOT.get(name)
+            if slot in event.seen or name in drop:
                 continue
-            if name in KEPT_PARAMS and rest[:1] == b";" and b"\n" not in rest and b'"' not in rest:
-                fast = _time_with_params(name, rest, floating)
-                if fast is not None:
-                    line, tzid = fast
-                    if line:
-                        if tzid:
-                            tzids.add(tzid)
-                        if name in SINGLE:
-                            seen.update(_EXCLUSIVE.get(name, (name,)))
-                        out.append(line)
+            if semi >= 0 and simple[semi + 1 : semi + 6] == b"TZID=":
+                tzid = simple[semi + 6 : colon].decode("utf-8", "replace")
+                if tzid in floating:  # the general path drops the parameter
+                    self._other_line(component, raw_name, simple[len(raw_name) :], event, drop, floating)
                     continue
-            check = _FAST_CHECKS.get(name)
-            if check is not None and rest[:1] == b":" and b"\n" not in rest:
-                value = rest[1:].strip()
-                if value.isascii() and len(value) + len(raw_name) < MAX_OCTETS:
-                    if check(value):
-                        if name in SINGLE:
-                            seen.update(_EXCLUSIVE.get(name, (name,)))
-                        out.append(raw_name + b":" + value + b"\r\n")
-                    continue
-            prop = component.content(raw_name, rest)
-            if prop is None:
-                continue
-            if name == "CLASS":
-                if prop.value.strip().upper() in ("PRIVATE", "CONFIDENTIAL"):
-                    if profile.private_events == "drop":
-                        return None
-                    busy = profile.private_events == "busy"
-                if name not in self.keep:
-                    continue
-            if name in DATE_PROPS:
-                prop = repair_date(prop)
-            if not _value_ok(prop):
-                continue
-            if name in SINGLE:
-                seen.update(_EXCLUSIVE.get(name, (name,)))
-            if name in self.keep and name not in BASE_KEEP:
-                text = escape_text(self.scrub(unescape_text(prop.value)))
-                out.append(fold(f"{name}:{text}"))
-            else:
-                out.append(fold(_render_prop(prop, tzids, floating)))
+                event.tzids.add(tzid)
+            if slot is not None:
+                event.seen.add(slot)
+            event.out.append(simple + b"\r\n" if len(simple) <= MAX_OCTETS else fold(simple.decode()))
         for exdate in extra_exdates:
-            out.append(fold(_render_prop(repair_date(exdate), tzids, floating)))
-        if "DTSTART" not in seen:
+            event.out.append(fold(_render_prop(repair_date(exdate), event.tzids, floating)))
+        if "DTSTART" not in event.seen:
             return None  # never publish an event without its time
-        if "DTSTAMP" not in seen:
-            out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
-        facts.preload(inputs, self.template_inputs)
-        out.extend(fold(line) for line in self._templated(facts, busy))
-        out.append(b"END:VEVENT\r\n")
-        return RedactedEvent(b"".join(out), _shared_tzids(tzids))
+        if "DTSTAMP" not in event.seen:
+            event.out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
+        facts.preload(event.inputs, self.template_inputs)
+        event.out.append(self._templated(facts, event.busy))
+        event.out.append(b"END:VEVENT\r\n")
+        return RedactedEvent(b"".join(event.out), _shared_tzids(event.tzids))
 
-    def _templated(self, facts: EventFacts, busy: bool) -> list[str]:
+    def _other_line(
+        self,
+        component: Component,
+        raw_name: bytes,
+        rest: bytes,
+        event: _Event,
+        drop: frozenset[str],
+        floating: frozenset[str],
+    ) -> bool:
+        """A wanted line that is not simple: decode, check, render. False: drop the event."""
+        name = _NAME_OF.get(raw_name) or raw_name.decode("ascii", "replace")
+        if name in self.inputs_only:
+            line = component.content(raw_name, rest)
+            if line is not None:
+                event.inputs.append(line)
+            return True
+        if _SLOT.get(name) in event.seen or name in drop:
+            return True
+        prop = component.content(raw_name, rest)
+        if prop is None:
+            return True
+        if name == "CLASS":
+            if prop.value.strip().upper() in ("PRIVATE", "CONFIDENTIAL"):
+                if self.profile.private_events == "drop":
+                    return False
+                event.busy = self.profile.private_events == "busy"
+            if name not in self.keep:
+                return True
+        if name in DATE_PROPS:
+            prop = repair_date(prop)
+        if not _value_ok(prop):
+            return True
+        if name in _SLOT:
+            event.seen.add(_SLOT[name])
+        if name in self.keep and name not in BASE_KEEP:
+            event.out.append(fold(f"{name}:{escape_text(self.scrub(unescape_text(prop.value)))}"))
+        else:
+            event.out.append(fold(_render_prop(prop, event.tzids, floating)))
+        return True
+
+    def _templated(self, facts: EventFacts, busy: bool) -> bytes:
+        """SUMMARY, DESCRIPTION, LOCATION and CATEGORIES as folded bytes, memoised on their
+        inputs: feeds repeat the same job titles and statuses thousands of times."""
         if busy:
-            summary = self.busy_summary.render({})
-            return [f"SUMMARY:{escape_text(summary)}"] if summary else []
-        profile = self.profile
+            return self._busy_lines
+        status = facts.field(self.catalogue.field) if self.profile.show_status else None
+        key = (
+            facts.summary,
+            status,
+            facts.text("LOCATION") if self.location is not None else None,
+            facts.text("DESCRIPTION") if self.uses_description else None,
+            facts.categories if self.profile.categories != "drop" else None,
+        )
+        cached = self._rendered.get(key)
+        if cached is None:
+            if len(self._rendered) > 20_000:
+                self._rendered.clear()
+            cached = self._rendered[key] = b"".join(fold(line) for line in self._render_fields(facts, status))
+        return cached
+
+    def _render_fields(self, facts: EventFacts, status_value: str | None) -> list[str]:
         fields: dict[str, str] = {"summary": self.scrub(facts.summary)}
-        if profile.show_status:
-            status = client_status(facts.field(self.catalogue.field), self.catalogue)
-            if status is not None:  # catalogue text is written by ops for clients: no scrub
-                fields["status"] = status.label
-                fields["status_description"] = status.description
+        status = client_status(status_value, self.catalogue)
+        if status is not None:  # catalogue text is written by ops for clients: no scrub
+            fields["status"] = status.label
+            fields["status_description"] = status.description
         categories = self._categories(facts)
         fields["subcalendars"] = ", ".join(categories)
         if self.location is not None:
             fields["location"] = self.scrub(facts.text("LOCATION"))
-        if self.description is not None and "description" in self.description.names:
+        if self.uses_description:
             fields["description"] = self._description(facts)
         out = []
         summary = self.summary.render(fields)
@@ -376,42 +381,6 @@ class Redactor:
             and not any(p.search(line) for p in self.profile.drop_description_lines)
         ]
         return self.scrub("\n".join(kept))
-
-
-_PARAMS_RENDERED: dict[tuple[str, bytes, frozenset[str]], tuple[bytes, str | None, bool]] = {}
-
-
-def _time_with_params(name: str, rest: bytes, floating: frozenset[str]) -> tuple[bytes, str | None] | None:
-    """``DTSTART;TZID=…:value`` without quotes or folds, as bytes; None to take the slow path.
-
-    Returns (b"", None) for a line to drop. Kept parameters are rendered once per distinct
-    parameter text (a feed repeats a handful of them thousands of times)."""
-    colon = rest.find(b":")
-    value = rest[colon + 1 :].strip()
-    if colon < 0 or not value.isascii():
-        return None
-    key = (name, rest[:colon], floating)
-    rendered = _PARAMS_RENDERED.get(key)
-    if rendered is None:
-        if len(_PARAMS_RENDERED) > 4096:
-            _PARAMS_RENDERED.clear()
-        params = rest[:colon].decode("utf-8", "replace")
-        probe = ContentLine(name, params, "", 0)
-        tzids: set[str] = set()
-        prefix = _render_prop(probe, tzids, floating)[:-1].encode()
-        value_type = (probe.param("VALUE") or "").upper()
-        rendered = _PARAMS_RENDERED[key] = (prefix, next(iter(tzids), None), value_type == "DATE")
-    prefix, tzid, is_date = rendered
-    if is_date:
-        if b"T" in value:
-            return None  # VALUE=DATE with a time: repaired on the slow path
-        ok = all(_DATE.match(part) for part in value.split(b","))
-    else:
-        ok = all(_WHEN.match(part) for part in value.split(b","))
-    if not ok or (name not in ("EXDATE", "RDATE") and b"," in value):
-        return b"", None
-    line = prefix + b":" + value
-    return (line + b"\r\n" if len(line) <= MAX_OCTETS else fold(line.decode())), tzid
 
 
 _TZID_SETS: dict[frozenset[str], frozenset[str]] = {}
