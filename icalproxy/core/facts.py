@@ -11,18 +11,10 @@ from datetime import datetime, timedelta
 
 from icalproxy.config.model import CustomFields
 from icalproxy.core import values
-from icalproxy.core.lines import ContentLine, split_text_list, unescape_text
+from icalproxy.core.lines import ContentLine, unescape_text
 from icalproxy.core.parse import Component
 
 _FIELD_LINE = re.compile(r"^[ \t]*([^:\n]{1,60}?)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
-
-
-_INTERNED: dict[str, str] = {}
-
-
-def _intern(name: str) -> str:
-    """Sub-calendar names repeat across thousands of events: keep one copy of each."""
-    return _INTERNED.setdefault(name, name) if len(_INTERNED) < 100_000 else name
 
 
 def field_property(custom: CustomFields, name: str) -> str:
@@ -32,7 +24,6 @@ def field_property(custom: CustomFields, name: str) -> str:
 
 class EventFacts:
     __slots__ = (
-        "_categories",
         "_description_fields",
         "_preloaded",
         "_span",
@@ -45,7 +36,6 @@ class EventFacts:
         self.component = component
         self.source = source
         self.custom = custom
-        self._categories: tuple[str, ...] | None = None
         self._description_fields: dict[str, str] | None = None
         self._span: tuple[datetime, datetime | None] | None = None
         self._preloaded: dict[str, ContentLine | None] | None = None
@@ -70,12 +60,7 @@ class EventFacts:
 
     @property
     def categories(self) -> tuple[str, ...]:
-        if self._categories is None:
-            found: list[str] = []
-            for prop in self.component.all("CATEGORIES"):
-                found.extend(split_text_list(prop.value))
-            self._categories = tuple(_intern(name) for name in found)
-        return self._categories
+        return self.component.categories
 
     def text(self, name: str) -> str:
         prop = self.first(name)

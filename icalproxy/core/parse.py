@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from icalproxy.core import values
-from icalproxy.core.lines import ContentLine, split_line, unfold
+from icalproxy.core.lines import ContentLine, split_line, split_text_list, unfold
 from icalproxy.core.report import Problem
 
 EVENT = "VEVENT"
@@ -29,7 +29,7 @@ TIMEZONE = "VTIMEZONE"
 MAX_DEPTH = 8
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"  # may fold right after the name
-_SCAN_NAMES = (b"BEGIN", b"END", b"UID", b"RECURRENCE-ID", b"DTSTART", b"TZID")
+_SCAN_NAMES = (b"BEGIN", b"END", b"UID", b"RECURRENCE-ID", b"DTSTART", b"TZID", b"CATEGORIES")
 _SCAN = re.compile(rb"\n(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
 _SCAN_FIRST = re.compile(rb"(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
 _ANY = re.compile(rb"\n([A-Za-z0-9-]+)" + _REST)
@@ -63,7 +63,7 @@ class Component:
     newline that ends the BEGIN line and ``end`` the newline before its END line.
     """
 
-    __slots__ = ("children", "data", "end", "line", "name", "span_start", "start")
+    __slots__ = ("categories", "children", "data", "end", "line", "name", "span_start", "start")
 
     def __init__(self, name: str, line: int, data: bytes, span_start: int, start: int) -> None:
         self.name = name
@@ -73,6 +73,7 @@ class Component:
         self.start = start
         self.end = start
         self.children: list[Component] | tuple[()] = ()  # most components have none
+        self.categories: tuple[str, ...] = ()  # of a VEVENT: its CATEGORIES values, unescaped
 
     def select(self, names: Iterable[str] | None = None) -> list[ContentLine]:
         """This component's own lines (children excluded) whose name is in ``names`` (all if
@@ -183,6 +184,7 @@ class _Open:
     dtstart_at: int = 0
     rid_at: int = 0
     tzid: bytes | None = None
+    categories: list[bytes] | None = None
 
 
 _COMPONENT_NAMES: dict[bytes, str] = {}
@@ -242,6 +244,10 @@ def parse(data: bytes, source: str) -> ParsedSource:
             elif kind == b"RECURRENCE-ID":
                 if top.rid is None:
                     top.rid, top.rid_at = match[2], match.start()
+            elif kind == b"CATEGORIES":
+                if top.categories is None:
+                    top.categories = []
+                top.categories.append(match[2])
             elif top.tzid is None:
                 top.tzid = match[2]
     while stack:
@@ -382,15 +388,18 @@ def _add_event(item: _Open, parsed: ParsedSource) -> None:
     if start is None:
         problems.append(Problem(source, component.line, "VEVENT without DTSTART; skipped"))
         return
-    start = start._replace(line=_line_of(component, item.dtstart_at))
     repaired = repair_date(start)
     if repaired is not start:
-        problems.append(Problem(source, start.line, "DTSTART is VALUE=DATE with a time; time dropped"))
-    if values.parse_when(repaired.value, repaired.param("VALUE") if repaired.params else None) is None:
+        line = _line_of(component, item.dtstart_at)
+        problems.append(Problem(source, line, "DTSTART is VALUE=DATE with a time; time dropped"))
+    if not _readable_start(repaired):
+        line = _line_of(component, item.dtstart_at)
         problems.append(
-            Problem(source, start.line, f"VEVENT with unreadable DTSTART {start.value[:40]!r}; skipped")
+            Problem(source, line, f"VEVENT with unreadable DTSTART {start.value[:40]!r}; skipped")
         )
         return
+    if item.categories:
+        component.categories = _categories(item.categories)
     uid_line = _content_line("UID", item.uid, component.line) if item.uid is not None else None
     uid = uid_line.value.strip() if uid_line is not None else ""
     if not uid:
@@ -416,6 +425,37 @@ def _add_event(item: _Open, parsed: ParsedSource) -> None:
         return
     previous = entry.overrides.get(key)
     entry.overrides[key] = component if previous is None else newer(previous, component)
+
+
+def _readable_start(start: ContentLine) -> bool:
+    """A DTSTART a calendar can place: a valid DATE or DATE-TIME (checked by syntax first)."""
+    value = start.value.strip()
+    value_type = start.param("VALUE") if start.params else None
+    if value_type is not None and value_type.upper() == "DATE":
+        return values.DATE_SYNTAX.match(value) is not None and values.parse_when(value) is not None
+    return values.WHEN_SYNTAX.match(value) is not None and (
+        value[4:8] not in ("0229", "0230", "0231", "0431", "0631", "0931", "1131")
+        or values.parse_when(value) is not None
+    )
+
+
+_CATEGORY_SETS: dict[bytes, tuple[str, ...]] = {}
+
+
+def _categories(raw_lines: list[bytes]) -> tuple[str, ...]:
+    """CATEGORIES lines → names; the same lines recur across events, so results are shared."""
+    key = b"\n".join(raw_lines)
+    found = _CATEGORY_SETS.get(key)
+    if found is None:
+        names: list[str] = []
+        for raw in raw_lines:
+            line = _content_line("CATEGORIES", raw, 0)
+            if line is not None:
+                names.extend(split_text_list(line.value))
+        found = tuple(names)
+        if len(_CATEGORY_SETS) < 10_000:
+            _CATEGORY_SETS[key] = found
+    return found
 
 
 def _line_of(component: Component, position: int) -> int:
