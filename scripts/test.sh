@@ -10,4 +10,5 @@ if [ -x ../shared/tools/feedcheck/setup.sh ] || [ -f ../shared/tools/feedcheck/s
   bash ../shared/tools/feedcheck/setup.sh || echo "feedcheck setup failed: real-client tests will skip" >&2
 fi
 .venv/bin/ruff check icalproxy tests benchmarks
+.venv/bin/mypy   # strict, on the pure core and the config (see pyproject.toml)
 .venv/bin/python -m pytest "$@"

@@ -86,9 +86,9 @@ def _convert(
             if key_text in result:
                 problems.append(f"{name}:{key_node.start_mark.line + 1}: duplicate key {key_text!r}")
                 continue
-            value = _convert(value_node, name, env, problems, loader)
-            value.line = key_node.start_mark.line + 1  # problems point at the key ops wrote
-            result[key_text] = value
+            item = _convert(value_node, name, env, problems, loader)
+            item.line = key_node.start_mark.line + 1  # problems point at the key ops wrote
+            result[key_text] = item
         return Located(result, name, line)
     if isinstance(node, yaml.SequenceNode):
         return Located([_convert(item, name, env, problems, loader) for item in node.value], name, line)

@@ -470,7 +470,10 @@ def _profile(check: _Checker, name: str, node: Located, parent: Profile) -> Prof
         return None
     options: dict[str, Any] = {"name": name}
     for key in ("summary", "busy_summary"):
-        _optional(fields, key, options, lambda n, key=key: check.template(n, key))
+        if key in fields:
+            options[key] = check.template(fields[key], key)
+            if options[key] is None:
+                del options[key]
     for key in ("description", "location"):
         if key in fields:
             options[key] = None if fields[key].value is None else check.template(fields[key], key)
@@ -498,7 +501,8 @@ def _profile(check: _Checker, name: str, node: Located, parent: Profile) -> Prof
         if scrub is not None:
             scrub_options: dict[str, Any] = {}
             for key in ("links", "emails", "phones"):
-                _optional(scrub, key, scrub_options, lambda n, key=key: check.boolean(n, key))
+                if key in scrub and (flag := check.boolean(scrub[key], key)) is not None:
+                    scrub_options[key] = flag
             options["scrub"] = Scrub(**{**_scrub_dict(parent.scrub), **scrub_options})
     if "drop_description_lines" in fields:
         items = fields["drop_description_lines"]
@@ -605,12 +609,12 @@ def _condition(check: _Checker, node: Located, sources: dict[str, Source]) -> Co
                 check.fail(value, f"{key} must be a non-empty list of conditions")
                 parts.append(None)
                 continue
-            inner = [_condition(check, item, sources) for item in value.value]
-            if any(item is None for item in inner):
+            branches = [_condition(check, item, sources) for item in value.value]
+            if any(item is None for item in branches):
                 parts.append(None)
                 continue
-            items = tuple(item for item in inner if item is not None)
-            parts.append(AllOf(items) if key == "all" else AnyOf(items))
+            conditions = tuple(item for item in branches if item is not None)
+            parts.append(AllOf(conditions) if key == "all" else AnyOf(conditions))
         elif key == "not":
             inner_condition = _condition(check, value, sources)
             parts.append(Not(inner_condition) if inner_condition is not None else None)

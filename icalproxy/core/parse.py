@@ -56,6 +56,9 @@ def _mention(text: str) -> re.Pattern[bytes]:
     return re.compile(re.escape(text.encode()), re.IGNORECASE)
 
 
+_NO_CHILDREN: list[Component] = []  # shared, never appended to (see _begin)
+
+
 class Component:
     """A component as a byte range of its source; lines are read from it on demand.
 
@@ -72,7 +75,7 @@ class Component:
         self.span_start = span_start
         self.start = start
         self.end = start
-        self.children: list[Component] | tuple[()] = ()  # most components have none
+        self.children: list[Component] = _NO_CHILDREN  # most have none: one shared empty list
         self.categories: tuple[str, ...] = ()  # of a VEVENT: its CATEGORIES values, unescaped
 
     def select(self, names: Iterable[str] | None = None) -> list[ContentLine]:
@@ -309,9 +312,9 @@ def _begin(
         problems.append(Problem(source, line, f"{name} nested too deep; skipped"))
     elif stack:
         parent = stack[-1].component
-        if not parent.children:
+        if parent.children is _NO_CHILDREN:
             parent.children = []
-        parent.children.append(component)  # type: ignore[union-attr]
+        parent.children.append(component)
     stack.append(_Open(component))
     return 1
 
@@ -329,7 +332,7 @@ def _end(name: str, lines: _Lines, position: int, stack: list[_Open], parsed: Pa
         if stack:
             siblings = stack[-1].component.children
             if siblings and siblings[-1] is unclosed:
-                siblings.pop()  # type: ignore[union-attr]
+                siblings.pop()
     closed = stack.pop()
     component = closed.component
     component.end = position

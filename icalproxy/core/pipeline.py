@@ -106,7 +106,8 @@ class _Run:
         report = self.report.feeds[feed.name] = FeedReport(feed.name)
         predicate = compile_where(feed.where, self.now)
         redactor = self._redactor(feed.profile)
-        candidates, total = self._planned.pop(feed.name, None) or self._candidates(feed)
+        planned = self._planned.pop(feed.name, None)
+        candidates, total = planned if planned is not None else self._candidates(feed)
         report.events_in = total
         events: list[tuple[str, str, bytes]] = []
         tzids: set[str] = set()

@@ -64,23 +64,24 @@ def _render(parts: tuple[object, ...], values: Mapping[str, str]) -> tuple[str, 
 def _flatten(parts: tuple[object, ...]) -> list[tuple[int, str, tuple[str, ...]]] | None:
     """(0, literal) / (1, placeholder) / (2, format string of a group, its names); None
     when a group nests another group."""
-    flat: list[tuple[int, str, tuple[str, ...]]] | None = []
+    flat: list[tuple[int, str, tuple[str, ...]]] = []
     for part in parts:
         if isinstance(part, str):
             flat.append((0, part, ()))
-        elif part[0] == "{}":  # type: ignore[index]
-            flat.append((1, str(part[1]), ()))  # type: ignore[index]
-        else:
-            inner = part[1:]  # type: ignore[index]
-            if any(isinstance(item, tuple) and item[0] != "{}" for item in inner):
-                flat = None
-                break
-            text = "".join(
-                item.replace("{", "{{").replace("}", "}}") if isinstance(item, str) else f"{{{item[1]}}}"
-                for item in inner
-            )
-            names = tuple(str(item[1]) for item in inner if isinstance(item, tuple))
-            flat.append((2, text, names))
+            continue
+        assert isinstance(part, tuple)
+        if part[0] == "{}":
+            flat.append((1, str(part[1]), ()))
+            continue
+        inner = part[1:]
+        if any(isinstance(item, tuple) and item[0] != "{}" for item in inner):
+            return None
+        text = "".join(
+            item.replace("{", "{{").replace("}", "}}") if isinstance(item, str) else f"{{{item[1]}}}"
+            for item in inner
+        )
+        names = tuple(str(item[1]) for item in inner if isinstance(item, tuple))
+        flat.append((2, text, names))
     return flat
 
 

@@ -102,14 +102,14 @@ def rrule_end(rrule: str, start: datetime, limit: datetime) -> datetime | None:
         return parse_when(fields["UNTIL"])
     if "COUNT" not in fields:
         return None
-    from dateutil.rrule import rrulestr  # noqa: PLC0415  (only rules with COUNT need it)
+    from dateutil.rrule import rrulestr  # type: ignore[import-untyped]  # noqa: PLC0415  (COUNT only)
 
     try:
         rule = rrulestr(rrule, dtstart=start, cache=False)
-        last = None
+        last: datetime | None = None
         for occurrence in rule.xafter(start - timedelta(seconds=1), count=int(fields["COUNT"])):
             if occurrence > limit:
-                return occurrence
+                return occurrence  # type: ignore[no-any-return]
             last = occurrence
     except (ValueError, TypeError, OverflowError):
         return None
