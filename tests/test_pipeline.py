@@ -349,3 +349,16 @@ def test_source_without_data_is_reported_not_rendered() -> None:
     result = build_feeds({}, rules_from("sources: {s: {url: s.ics}}\nfeeds: {f: {title: F}}\n"), NOW)
     assert result.feeds == {}
     assert result.report.feeds["f"].notes == ["not rendered: no data yet from s"]
+
+
+def test_regression_control_character_or_space_inside_tzid() -> None:
+    """Found by fuzzing: ``DTEND;TZID=\\x00 Europe/Berlin`` kept a TZID no VTIMEZONE defined."""
+    source = calendar(
+        "UID:a\nDTSTART;TZID=Europe/Berlin:20261201T080000\nDTEND;TZID=\x00 Europe/Berlin:20261201T090000\n"
+        "SUMMARY:A",
+        "UID:b\nDTSTART;TZID= Europe/Berlin :20261201T080000\nSUMMARY:B",
+        extra=BERLIN,
+    )
+    body = build("sources: {s: {url: s.ics}}\nfeeds: {f: {title: F}}\n", s=source).feeds["f"].body
+    assert structure_problems(body) == []
+    assert body.count(b";TZID=Europe/Berlin:") == 3 and b"\x00" not in body

@@ -84,7 +84,7 @@ _PHONE = re.compile(
 )
 _WHEN_B = values.WHEN_SYNTAX.pattern.removesuffix(r"\Z").encode()
 _DATE_B = values.DATE_SYNTAX.pattern.removesuffix(r"\Z").encode()
-_TZID_B = rb";TZID=[^\";:,\r\n]+"
+_TZID_B = rb";TZID=[^\";:,\s\x00-\x1f\x7f](?:[^\";:,\x00-\x1f\x7f]*[^\";:,\s\x00-\x1f\x7f])?"
 # Lines that are valid as they stand, matched whole: [name][;TZID=…|;VALUE=DATE]:value, not folded.
 _SIMPLE = (
     rb"(?:(?:DTSTART|DTEND|RECURRENCE-ID)(?:"
@@ -425,14 +425,18 @@ def _render_prop(prop: ContentLine, tzids: set[str], floating: frozenset[str]) -
     allowed = KEPT_PARAMS.get(prop.name)
     if not prop.params or allowed is None:
         return f"{prop.name}:{prop.value}"
-    kept = [
-        (key, vals)
-        for key, vals in parse_params(prop.params)
-        if key in allowed and vals and vals[0] and not (key == "TZID" and vals[0] in floating)
-    ]
-    for key, vals in kept:
+    kept: list[tuple[str, list[str]]] = []
+    for key, vals in parse_params(prop.params):
+        if key not in allowed or not vals:
+            continue
         if key == "TZID":
-            tzids.add(vals[0])
+            tzid = vals[0].strip()  # " Europe/Berlin" names Europe/Berlin's VTIMEZONE
+            if not tzid or tzid in floating:
+                continue  # no TZID, or one nothing can define: floating time
+            tzids.add(tzid)
+            kept.append((key, [tzid]))
+        elif vals[0]:
+            kept.append((key, vals))
     return f"{prop.name}{format_params(kept)}:{prop.value}"
 
 
