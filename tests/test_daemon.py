@@ -261,6 +261,10 @@ def test_bad_rules_edit_keeps_old_rules_and_shows_the_error(
     wait_until(lambda: b"NAME:Acme Corp (new title)" in http(feed_url(daemon, token))[2], what="reload")
     assert daemon.ready()[1]["config"]["last_reload_error"] is None
 
+    rules.write_text("\n".join(line for line in good_rules.splitlines() if "acme:" not in line) + "\n")
+    daemon.send(signal.SIGHUP)
+    wait_until(lambda: http(feed_url(daemon, token))[0] == 410, what="a removed feed's token is gone")
+
 
 def test_readiness_before_first_pull_and_metrics(setup: tuple[Path, Upstream], daemon: Daemon) -> None:
     config, upstream = setup

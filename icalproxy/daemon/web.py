@@ -74,10 +74,11 @@ async def serve_feed(request: web.Request) -> web.StreamResponse:
     verdict, feed_name = request.app[TOKENS].lookup(request.match_info["token"])
     if verdict == "unknown":
         return web.Response(status=404, text="not found\n")
-    if verdict == "revoked":
-        return web.Response(status=410, text="gone\n")
-    version = request.app[SERVICE].feeds.get(feed_name or "")
-    if version is None:  # not rendered yet (first pull pending) or feed removed from the rules
+    service = request.app[SERVICE]
+    if verdict == "revoked" or feed_name not in service.config.rules.feeds:
+        return web.Response(status=410, text="gone\n")  # revoked, or its feed was removed
+    version = service.feeds.get(feed_name or "")
+    if version is None:  # not rendered yet: the first pull is pending or failed
         return web.Response(status=503, text="not ready\n", headers={"Retry-After": "60"})
     return _feed_response(request, version, request.app[SERVICE].config)
 
