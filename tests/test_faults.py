@@ -146,7 +146,7 @@ def test_kill_9_during_renders_and_state_writes(upstream: Upstream, tmp_path: Pa
         upstream.state.set_body(bodies[(index + 1) % 2])
         daemon = Daemon(config, tmp_path).start(wait_ready=False)
         wait_until(lambda d=daemon: http(d.base + "/healthz")[0] == 200, what="up")
-        time.sleep(rng.uniform(0.0, 0.6))  # start-up pull, render and state writes run now
+        time.sleep(rng.uniform(0.0, 0.3))  # start-up pull, render and state writes run now
         daemon.stop(signal.SIGKILL)
         kills += 1
         log = daemon.log()
