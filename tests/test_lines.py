@@ -1,4 +1,4 @@
-"""Content lines: decoding what real feeds send, folding what we send."""
+"""Content lines: reading what real feeds send (through parse), folding what we send."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from icalproxy.core.lines import (
-    decode,
     escape_text,
     fold,
     parse_params,
@@ -15,53 +14,73 @@ from icalproxy.core.lines import (
     unescape_text,
     unfold,
 )
+from icalproxy.core.parse import parse
 
 
-def texts(data: bytes) -> list[str]:
-    return [text for _, text in decode(data).lines]
+def summaries(data: bytes) -> dict[str, str]:
+    """UID → SUMMARY text, read the way the pipeline reads a source."""
+    parsed = parse(data, "s")
+    found = {}
+    for uid, series in parsed.series.items():
+        assert series.master is not None
+        summary = series.master.first("SUMMARY")
+        found[uid] = summary.text() if summary is not None else ""
+    return found
 
 
-def test_crlf_lf_and_cr_endings_give_the_same_lines() -> None:
-    lines = ["BEGIN:VCALENDAR", "SUMMARY:x", "END:VCALENDAR"]
-    for ending in (b"\r\n", b"\n", b"\r"):
-        assert texts(ending.join(line.encode() for line in lines) + ending) == lines
+EVENT = [
+    "BEGIN:VCALENDAR",
+    "BEGIN:VEVENT",
+    "UID:1",
+    "DTSTART:20261201T080000Z",
+    "SUMMARY:Müller",
+    "END:VEVENT",
+    "END:VCALENDAR",
+]
+
+
+def test_crlf_lf_and_cr_endings_read_the_same() -> None:
+    for ending in ("\r\n", "\n", "\r"):
+        assert summaries((ending.join(EVENT) + ending).encode()) == {"1": "Müller"}
 
 
 def test_bom_and_utf16_are_decoded() -> None:
-    text = "BEGIN:VCALENDAR\r\nSUMMARY:Müller\r\nEND:VCALENDAR\r\n"
-    assert texts(b"\xef\xbb\xbf" + text.encode()) == texts(text.encode())
-    assert texts(text.encode("utf-16")) == texts(text.encode())  # with its BOM
-    assert texts(text.encode("utf-16-le")) == texts(text.encode())  # without one
+    text = "\r\n".join(EVENT) + "\r\n"
+    assert summaries(b"\xef\xbb\xbf" + text.encode()) == {"1": "Müller"}
+    assert summaries(text.encode("utf-16")) == {"1": "Müller"}  # with its BOM
+    assert summaries(text.encode("utf-16-le")) == {"1": "Müller"}  # without one
 
 
 def test_fold_inside_a_multibyte_character_is_unfolded_on_bytes() -> None:
-    raw = "SUMMARY:Bäckerei".encode()
+    raw = "\r\n".join(EVENT).replace("Müller", "Bäckerei").encode()
     split = raw.index(b"\xa4")  # between the two bytes of "ä"
     data = raw[:split] + b"\r\n " + raw[split:] + b"\r\n"
-    assert texts(data) == ["SUMMARY:Bäckerei"]
-    assert decode(data).problems == []
+    assert summaries(data) == {"1": "Bäckerei"}
+    assert parse(data, "s").problems == []
 
 
 def test_tab_fold_and_line_numbers_point_at_the_physical_line() -> None:
-    data = b"BEGIN:VEVENT\r\nSUMMARY:a\r\n\tb\r\nUID:1\r\nEND:VEVENT\r\n"
-    assert decode(data).lines == [
-        (1, "BEGIN:VEVENT"),
-        (2, "SUMMARY:ab"),
-        (4, "UID:1"),
-        (5, "END:VEVENT"),
+    data = b"BEGIN:VEVENT\r\nSUMMARY:a\r\n\tb\r\nUID:1\r\nDTSTART:2026\r\nEND:VEVENT\r\n"
+    parsed = parse(data, "jobs")
+    assert [str(problem) for problem in parsed.problems] == [
+        "jobs:5: VEVENT with unreadable DTSTART '2026'; skipped"
     ]
+    good = data.replace(b"DTSTART:2026", b"DTSTART:20260101")
+    assert summaries(good) == {"1": "ab"}
 
 
 def test_invalid_utf8_is_replaced_and_located() -> None:
-    result = decode(b"A:ok\r\nB:bad \xff byte\r\n")
-    assert result.lines[1] == (2, "B:bad \ufffd byte")
-    assert result.problems == [(2, "invalid UTF-8 replaced by U+FFFD")]
+    data = "\r\n".join(EVENT).encode().replace(b"M\xc3\xbcller", b"bad \xff byte") + b"\r\n"
+    parsed = parse(data, "s")
+    assert summaries(data) == {"1": "bad \ufffd byte"}
+    assert [str(problem) for problem in parsed.problems] == [
+        "s:5: invalid UTF-8 (replaced by U+FFFD where it occurs)"
+    ]
 
 
-def test_control_characters_are_removed_and_located() -> None:
-    result = decode(b"SUMMARY:bell\x07 here\r\n")
-    assert result.lines == [(1, "SUMMARY:bell here")]
-    assert result.problems == [(1, "control characters removed")]
+def test_control_characters_are_removed() -> None:
+    data = "\r\n".join(EVENT).replace("Müller", "bell\x07 here").encode()
+    assert summaries(data) == {"1": "bell here"}
 
 
 def test_quoted_parameter_values_may_hold_colon_semicolon_comma() -> None:
@@ -102,7 +121,7 @@ def test_fold_unfold_round_trip(value: str) -> None:
     folded = fold(line)
     assert folded.endswith(b"\r\n")
     assert all(len(part) <= 75 for part in folded.split(b"\r\n"))
-    assert texts(folded) == [line]
+    assert unfold(folded).rstrip(b"\r\n").decode() == line
 
 
 @settings(max_examples=300, deadline=None)
@@ -110,3 +129,11 @@ def test_fold_unfold_round_trip(value: str) -> None:
 def test_text_escape_round_trip(value: str) -> None:
     value = value.replace("\r", "")
     assert unescape_text(escape_text(value)) == value
+
+
+def test_invalid_utf8_after_folded_lines_is_located_on_its_physical_line() -> None:
+    lines = [*EVENT[:4], "DESCRIPTION:long", " folded", " twice", "SUMMARY:bad \udcff byte", *EVENT[5:]]
+    data = "\r\n".join(lines).encode("utf-8", "surrogateescape") + b"\r\n"
+    assert [str(p) for p in parse(data, "s").problems] == [
+        "s:8: invalid UTF-8 (replaced by U+FFFD where it occurs)"
+    ]

@@ -48,7 +48,7 @@ def test_load_while_upstream_flaps_and_rules_reload(tmp_path: Path) -> None:
         f"  jobs: {{url: '{upstream.url}', every: 1h, timeout: 2, retries: 0,"
         " shrink_guard: {max_loss: 0.9, confirm_pulls: 2}}\n"
     )
-    store = TokenStore(tmp_path / "state" / "tokens.json")
+    store = TokenStore.in_state_dir(tmp_path / "state")
     (tmp_path / "state").mkdir()
     tokens = [store.create(f"f{i}", "load")[1] for i in range(len(names))]
     daemon = Daemon(config, tmp_path).start()

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from icalproxy.config.builtin import BUILTIN_PROFILES
 from icalproxy.config.load import Located
@@ -41,7 +41,6 @@ from icalproxy.config.model import (
 from icalproxy.core.template import TemplateError, compile_template
 from icalproxy.errors import ConfigError
 
-T = TypeVar("T")
 FEED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _DURATION = re.compile(r"(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\Z")
 _ISO_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z")

@@ -1,10 +1,8 @@
-"""Content lines: bytes → unfolded logical lines, and logical lines → folded CRLF bytes.
+"""Content lines: splitting a line into name, parameters and value; TEXT escaping; folding.
 
 RFC 5545 §3.1: lines end in CRLF and fold at 75 octets; a fold is CRLF followed by one
-space or tab. Feeds in the wild also use bare LF, bare CR, a UTF-8 or UTF-16 byte order
-mark, invalid UTF-8 and folds inside a multibyte character, so unfolding happens on
-bytes before decoding. Everything here is pure and allocation-light: the pipeline emits
-untouched lines verbatim and only decodes values that a rule needs.
+space or tab. Feeds in the wild also fold inside a multibyte character, so unfolding
+happens on bytes before decoding (``unfold``); ``parse.py`` reads sources with it.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import re
 from typing import NamedTuple
 
 MAX_OCTETS = 75
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _NAME_OK = re.compile(r"[A-Za-z0-9-]+\Z")
 
 
@@ -36,65 +33,6 @@ class ContentLine(NamedTuple):
 
     def text(self) -> str:
         return unescape_text(self.value)
-
-
-class DecodedText(NamedTuple):
-    lines: list[tuple[int, str]]
-    problems: list[tuple[int, str]]
-
-
-def decode(data: bytes) -> DecodedText:
-    """Bytes → (physical line number, logical line) pairs, plus located problems.
-
-    Handles CRLF, LF and CR endings, byte order marks, UTF-16, folds (also inside a
-    multibyte character) and invalid UTF-8 (replaced, reported per line).
-    """
-    problems: list[tuple[int, str]] = []
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 3 and data[1:4:2] == b"\x00\x00"):
-        encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
-        data = data.decode(encoding, errors="replace").encode("utf-8")
-    if data[:3] == b"\xef\xbb\xbf":
-        data = data[3:]
-    if b"\r" in data:
-        data = data.replace(b"\r\n", b"\n")
-        if b"\r" in data:
-            data = data.replace(b"\r", b"\n")
-    physical = data.split(b"\n")
-    logical: list[bytes] = []
-    numbers: list[int] = []
-    append_line = logical.append
-    append_number = numbers.append
-    for index, raw in enumerate(physical):
-        line = raw
-        if line and (line[0] == 32 or line[0] == 9):
-            if logical:
-                logical[-1] += line[1:]
-                continue
-            line = line[1:]
-        if line:
-            append_line(line)
-            append_number(index + 1)
-    try:
-        text_lines = b"\n".join(logical).decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        text_lines = []
-        for number, raw in zip(numbers, logical, strict=True):
-            try:
-                text_lines.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                problems.append((number, "invalid UTF-8 replaced by U+FFFD"))
-                text_lines.append(raw.decode("utf-8", errors="replace"))
-    if not logical:
-        text_lines = []
-    pairs = list(zip(numbers, text_lines, strict=True))
-    if any(_CONTROL.search(text) for _, text in pairs if not text.isprintable()):
-        cleaned = []
-        for number, text in pairs:
-            if _CONTROL.search(text):
-                problems.append((number, "control characters removed"))
-            cleaned.append((number, _CONTROL.sub("", text)))
-        pairs = cleaned
-    return DecodedText(pairs, problems)
 
 
 def split_line(text: str, number: int) -> ContentLine | None:

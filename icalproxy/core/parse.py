@@ -16,7 +16,7 @@ import codecs
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -28,6 +28,7 @@ EVENT = "VEVENT"
 TIMEZONE = "VTIMEZONE"
 MAX_DEPTH = 8
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FOLD = re.compile(rb"\r?\n[ \t]")
 _REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"  # may fold right after the name
 _SCAN_NAMES = (b"BEGIN", b"END", b"UID", b"RECURRENCE-ID", b"DTSTART", b"TZID", b"CATEGORIES")
 _SCAN = re.compile(rb"\n(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
@@ -95,15 +96,6 @@ class Component:
     def props(self) -> list[ContentLine]:
         return self._lines(_ANY)
 
-    def raw_select(self, names: frozenset[str]) -> Iterator[tuple[bytes, bytes]]:
-        """(NAME, raw rest of line) of own lines named in ``names``: no decoding at all, for
-        the callers that copy most lines through as they are."""
-        children = self.children
-        for match in _selector(names).finditer(self.data, self.start, self.end):
-            if children and any(c.span_start <= match.start() <= c.end for c in children):
-                continue
-            yield match[1], match[2]
-
     def mentions(self, text: str) -> bool:
         """Whether ``text`` (any case) occurs in this component's bytes: a cheap pre-check."""
         return _mention(text).search(self.data, self.start, self.end) is not None
@@ -128,11 +120,6 @@ class Component:
                 if limit and len(found) >= limit:
                     break
         return found
-
-    def source_text(self) -> bytes:
-        """The component's raw bytes, BEGIN to END (for previews and diagnostics)."""
-        end = self.data.find(b"\n", self.end + 1)
-        return self.data[self.span_start : end if end >= 0 else len(self.data)].strip(b"\r\n")
 
 
 def _content_line(name: str, rest: bytes, number: int) -> ContentLine | None:
@@ -282,17 +269,36 @@ def _normalise(data: bytes, source: str, problems: list[Problem]) -> bytes:
 
 
 def _first_invalid_utf8(data: bytes, chunk: int = 1 << 20) -> int:
-    """Offset of the first invalid UTF-8 byte, or -1. Checked in chunks: decoding a large
-    feed at once would hold a str of up to four times its size."""
+    """Offset of the first invalid UTF-8 byte once unfolded, or -1. A fold may split a
+    character (that is tolerated), so the check runs on unfolded pieces, cut at newlines so
+    that no fold straddles two pieces; decoding all at once would hold a str of up to four
+    times the feed's size."""
     if data.isascii():
         return -1
     decoder = codecs.getincrementaldecoder("utf-8")()
-    for offset in range(0, len(data), chunk):
+    offset, size = 0, len(data)
+    while offset < size:
+        end = min(offset + chunk, size)
+        if end < size:
+            cut = data.rfind(b"\n", offset + 1, end)
+            end = cut if cut > offset else end
+        raw = data[offset:end]
         try:
-            decoder.decode(data[offset : offset + chunk], final=offset + chunk >= len(data))
+            decoder.decode(_FOLD.sub(b"", raw), final=end >= size)
         except UnicodeDecodeError as exc:
-            return offset + max(exc.start, 0)
+            return offset + _raw_position(raw, max(exc.start, 0))
+        offset = end
     return -1
+
+
+def _raw_position(raw: bytes, unfolded: int) -> int:
+    """Map a position in ``_FOLD.sub(b"", raw)`` back to ``raw``."""
+    shift = 0
+    for fold in _FOLD.finditer(raw):
+        if fold.start() - shift > unfolded:
+            break
+        shift += fold.end() - fold.start()
+    return unfolded + shift
 
 
 def _begin(

@@ -40,7 +40,7 @@ def create_app(
 ) -> web.Application:
     app = web.Application(middlewares=[observe])
     app[METRICS] = Metrics()
-    app[TOKENS] = TokenStore(config.state_dir / "tokens.json")
+    app[TOKENS] = TokenStore.in_state_dir(config.state_dir)
     add_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -63,7 +63,7 @@ def _tokens(config: Config) -> Any:
     from icalproxy.daemon.tokens import TokenStore  # noqa: PLC0415
 
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    return TokenStore(config.state_dir / "tokens.json")
+    return TokenStore.in_state_dir(config.state_dir)
 
 
 def feed_urls(config: Config, token: str) -> tuple[str, str]:

@@ -19,12 +19,9 @@ class Summary:
 @dataclass(slots=True)
 class Metrics:
     fetches: Counter[tuple[str, str]] = field(default_factory=Counter)
-    last_success: dict[str, float] = field(default_factory=dict)
     fetch_seconds: Summary = field(default_factory=Summary)
     render_seconds: Summary = field(default_factory=Summary)
     feed_events: dict[str, int] = field(default_factory=dict)
-    source_events: dict[str, int] = field(default_factory=dict)
-    shrink_held: dict[str, int] = field(default_factory=dict)
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     reloads: Counter[str] = field(default_factory=Counter)
     reload_ok: int = 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ class SourceStatus:
         return {
             "events": self.events,
             "has_data": self.parsed is not None,
+            "last_attempt": _iso(self.last_attempt),
             "last_success": _iso(self.last_success),
             "last_change": _iso(self.last_change),
             "age_seconds": round(now - self.last_success, 1) if self.last_success else None,
@@ -149,7 +149,7 @@ class FeedService:
                 log.exception("source_pull_crashed", source=name)
                 self._failed(status, f"internal error: {type(exc).__name__}")
                 return
-            if fetched.body is None:
+            if fetched.not_modified or fetched.body is None:
                 status.last_success, status.last_error, status.failures = self.clock(), None, 0
                 self.metrics.fetch(name, "not_modified", time.perf_counter() - started)
                 log.info("source_not_modified", source=name)
@@ -332,7 +332,3 @@ def _iso(moment: float | None) -> str | None:
     if moment is None:
         return None
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -40,7 +40,6 @@ class StateStore:
         self.root = root
         self.sources = root / "sources"
         self.feeds = root / "feeds"
-        self.tokens_file = root / "tokens.json"
 
     def prepare(self) -> None:
         for folder in (self.root, self.sources, self.feeds):

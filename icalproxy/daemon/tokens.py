@@ -40,6 +40,10 @@ def hash_token(token: str) -> str:
 
 
 class TokenStore:
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> TokenStore:
+        return cls(state_dir / "tokens.json")
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._records: dict[str, TokenRecord] = {}  # by sha256
