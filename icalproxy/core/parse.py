@@ -273,8 +273,8 @@ def _first_invalid_utf8(data: bytes, chunk: int = 1 << 20) -> int:
     character (that is tolerated), so the check runs on unfolded pieces, cut at newlines so
     that no fold straddles two pieces; decoding all at once would hold a str of up to four
     times the feed's size."""
-    if data.isascii():
-        return -1
+    if data.isascii() or _valid_utf8(data, chunk):
+        return -1  # removing folds (ASCII) from valid UTF-8 leaves valid UTF-8
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, size = 0, len(data)
     while offset < size:
@@ -289,6 +289,16 @@ def _first_invalid_utf8(data: bytes, chunk: int = 1 << 20) -> int:
             return offset + _raw_position(raw, max(exc.start, 0))
         offset = end
     return -1
+
+
+def _valid_utf8(data: bytes, chunk: int) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for offset in range(0, len(data), chunk):
+            decoder.decode(data[offset : offset + chunk], final=offset + chunk >= len(data))
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _raw_position(raw: bytes, unfolded: int) -> int:
