@@ -143,7 +143,7 @@ class _Event:
     out: list[bytes]
     tzids: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
-    inputs: list[ContentLine] = field(default_factory=list)
+    inputs: dict[bytes, bytes] = field(default_factory=dict)  # raw name → raw rest, first seen
     busy: bool = False
 
 
@@ -171,6 +171,7 @@ class Redactor:
             inputs.add("LOCATION")
         self.template_inputs = frozenset(inputs)
         self.inputs_only = self.template_inputs - set(BASE_KEEP) - self.keep
+        self.status_name = field_property(custom, catalogue.field).encode()
         self.wanted = (frozenset(BASE_KEEP) | self.keep | {"CLASS"} | self.template_inputs) - {
             "UID"
         }  # the UID comes from the series
@@ -269,8 +270,7 @@ class Redactor:
             return None  # never publish an event without its time
         if "DTSTAMP" not in event.seen:
             event.out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
-        facts.preload(event.inputs, self.template_inputs)
-        event.out.append(self._templated(facts, event.busy))
+        event.out.append(self._templated(facts, event))
         event.out.append(b"END:VEVENT\r\n")
         return RedactedEvent(b"".join(event.out), _shared_tzids(event.tzids))
 
@@ -286,9 +286,7 @@ class Redactor:
         """A wanted line that is not simple: decode, check, render. False: drop the event."""
         name = _NAME_OF.get(raw_name) or raw_name.decode("ascii", "replace")
         if name in self.inputs_only:
-            line = component.content(raw_name, rest)
-            if line is not None:
-                event.inputs.append(line)
+            event.inputs.setdefault(raw_name, rest)  # decoded only if the template cache misses
             return True
         if _SLOT.get(name) in event.seen or name in drop:
             return True
@@ -314,23 +312,34 @@ class Redactor:
             event.out.append(fold(_render_prop(prop, event.tzids, floating)))
         return True
 
-    def _templated(self, facts: EventFacts, busy: bool) -> bytes:
-        """SUMMARY, DESCRIPTION, LOCATION and CATEGORIES as folded bytes, memoised on their
-        inputs: feeds repeat the same job titles and statuses thousands of times."""
-        if busy:
+    def _templated(self, facts: EventFacts, event: _Event) -> bytes:
+        """SUMMARY, DESCRIPTION, LOCATION and CATEGORIES as folded bytes, memoised on their raw
+        inputs: feeds repeat the same job titles and statuses thousands of times, so most
+        events need no decoding, scrubbing or templating at all."""
+        if event.busy:
             return self._busy_lines
-        status = facts.field(self.catalogue.field) if self.profile.show_status else None
+        raw = event.inputs
+        status_raw = raw.get(self.status_name)
+        if status_raw is None and self.profile.show_status:
+            # No status property: the status may be a "Status: …" line in DESCRIPTION.
+            facts.preload([], frozenset((self.status_name.decode(),)))
+            status_key: object = ("description", facts.field(self.catalogue.field))
+        else:
+            status_key = status_raw
         key = (
-            facts.summary,
-            status,
-            facts.text("LOCATION") if self.location is not None else None,
-            facts.text("DESCRIPTION") if self.uses_description else None,
+            raw.get(b"SUMMARY"),
+            status_key,
+            raw.get(b"LOCATION"),
+            raw.get(b"DESCRIPTION"),
             facts.categories if self.profile.categories != "drop" else None,
         )
         cached = self._rendered.get(key)
         if cached is None:
             if len(self._rendered) > 20_000:
                 self._rendered.clear()
+            lines = [line for name, rest in raw.items() if (line := facts.component.content(name, rest))]
+            facts.preload(lines, self.template_inputs)
+            status = facts.field(self.catalogue.field) if self.profile.show_status else None
             cached = self._rendered[key] = b"".join(fold(line) for line in self._render_fields(facts, status))
         return cached
 
