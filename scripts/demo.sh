@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+if [ ! -x .venv/bin/python ] && ! "$PYTHON" -m venv .venv; then
+  rm -rf .venv
+  echo "Could not create a virtual environment: on Debian, run 'apt-get install python3-venv' first." >&2
+  exit 1
+fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 .venv/bin/icalproxy check --config config.example.yaml
 echo

@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+if [ ! -x .venv/bin/python ] && ! "$PYTHON" -m venv .venv; then
+  rm -rf .venv
+  echo "Could not create a virtual environment: on Debian, run 'apt-get install python3-venv' first." >&2
+  exit 1
+fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 if [ -x ../shared/tools/feedcheck/setup.sh ] || [ -f ../shared/tools/feedcheck/setup.sh ]; then
   bash ../shared/tools/feedcheck/setup.sh || echo "feedcheck setup failed: real-client tests will skip" >&2
