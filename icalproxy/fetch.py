@@ -20,6 +20,7 @@ import aiohttp
 
 from icalproxy import __version__
 from icalproxy.config.model import Source
+from icalproxy.core.lines import first_invalid_utf8
 from icalproxy.errors import FetchError, NotCalendarError
 
 USER_AGENT = f"icalproxy/{__version__} (calendar feed proxy)"
@@ -152,7 +153,6 @@ def check_calendar(source: str, body: bytes) -> None:
         raise NotCalendarError(source, "body does not start with BEGIN:VCALENDAR")
     if not body.rstrip(b" \t\r\n\x00")[-64:].upper().endswith(b"END:VCALENDAR"):
         raise NotCalendarError(source, "truncated: body does not end with END:VCALENDAR")
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise NotCalendarError(source, f"invalid UTF-8 at byte {exc.start}") from exc
+    bad = first_invalid_utf8(body)  # a fold may split a character; that is valid
+    if bad >= 0:
+        raise NotCalendarError(source, f"invalid UTF-8 at byte {bad}")

@@ -114,3 +114,9 @@ def test_utf16_and_bom_calendars_are_accepted() -> None:
 def test_masked_urls_keep_no_secret() -> None:
     assert mask_url("https://ics.teamup.com/feed/ksdb4SECRET/0.ics?x=1") == "https://ics.teamup.com/…"
     assert mask_url("/srv/feeds/jobs.ics") == "file"
+
+
+def test_a_fold_inside_a_multibyte_character_is_accepted() -> None:
+    raw = b"BEGIN:VCALENDAR\r\nSUMMARY:B\xc3\xa4ckerei\r\nEND:VCALENDAR\r\n"
+    split = raw.index(b"\xa4")  # between the two bytes of "ä"
+    check_calendar("s", raw[:split] + b"\r\n " + raw[split:])

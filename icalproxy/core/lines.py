@@ -7,10 +7,12 @@ happens on bytes before decoding (``unfold``); ``parse.py`` reads sources with i
 
 from __future__ import annotations
 
+import codecs
 import re
 from typing import NamedTuple
 
 MAX_OCTETS = 75
+FOLD = re.compile(rb"\r?\n[ \t]")
 _NAME_OK = re.compile(r"[A-Za-z0-9-]+\Z")
 
 
@@ -205,4 +207,47 @@ def fold(line: str) -> bytes:
 
 def unfold(data: bytes) -> bytes:
     """Folded bytes → unfolded bytes (CRLF or LF followed by one space or tab removed)."""
-    return re.sub(rb"\r?\n[ \t]", b"", data)
+    return FOLD.sub(b"", data)
+
+
+def first_invalid_utf8(data: bytes, chunk: int = 1 << 20) -> int:
+    """Offset of the first invalid UTF-8 byte once unfolded, or -1. A fold may split a
+    character (that is tolerated), so the check runs on unfolded pieces, cut at newlines so
+    that no fold straddles two pieces; decoding all at once would hold a str of up to four
+    times the feed's size."""
+    if data.isascii() or _valid_utf8(data, chunk):
+        return -1  # removing folds (ASCII) from valid UTF-8 leaves valid UTF-8
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, size = 0, len(data)
+    while offset < size:
+        end = min(offset + chunk, size)
+        if end < size:
+            cut = data.rfind(b"\n", offset + 1, end)
+            end = cut if cut > offset else end
+        raw = data[offset:end]
+        try:
+            decoder.decode(FOLD.sub(b"", raw), final=end >= size)
+        except UnicodeDecodeError as exc:
+            return offset + _raw_position(raw, max(exc.start, 0))
+        offset = end
+    return -1
+
+
+def _valid_utf8(data: bytes, chunk: int) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for offset in range(0, len(data), chunk):
+            decoder.decode(data[offset : offset + chunk], final=offset + chunk >= len(data))
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _raw_position(raw: bytes, unfolded: int) -> int:
+    """Map a position in ``FOLD.sub(b"", raw)`` back to ``raw``."""
+    shift = 0
+    for fold in FOLD.finditer(raw):
+        if fold.start() - shift > unfolded:
+            break
+        shift += fold.end() - fold.start()
+    return unfolded + shift

@@ -12,7 +12,6 @@ what cannot be used is skipped and reported with its line number.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import itertools
 import re
@@ -21,14 +20,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from icalproxy.core import values
-from icalproxy.core.lines import ContentLine, split_line, split_text_list, unfold
+from icalproxy.core.lines import ContentLine, first_invalid_utf8, split_line, split_text_list, unfold
 from icalproxy.core.report import Problem
 
 EVENT = "VEVENT"
 TIMEZONE = "VTIMEZONE"
 MAX_DEPTH = 8
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_FOLD = re.compile(rb"\r?\n[ \t]")
 _REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"  # may fold right after the name
 _SCAN_NAMES = (b"BEGIN", b"END", b"UID", b"RECURRENCE-ID", b"DTSTART", b"TZID", b"CATEGORIES")
 _SCAN = re.compile(rb"\n(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
@@ -261,54 +259,11 @@ def _normalise(data: bytes, source: str, problems: list[Problem]) -> bytes:
             lambda match: match[1] + match[2].upper(),
             data,
         )
-    bad = _first_invalid_utf8(data)
+    bad = first_invalid_utf8(data)
     if bad >= 0:
         line = data.count(b"\n", 0, bad) + 1
         problems.append(Problem(source, line, "invalid UTF-8 (replaced by U+FFFD where it occurs)"))
     return data
-
-
-def _first_invalid_utf8(data: bytes, chunk: int = 1 << 20) -> int:
-    """Offset of the first invalid UTF-8 byte once unfolded, or -1. A fold may split a
-    character (that is tolerated), so the check runs on unfolded pieces, cut at newlines so
-    that no fold straddles two pieces; decoding all at once would hold a str of up to four
-    times the feed's size."""
-    if data.isascii() or _valid_utf8(data, chunk):
-        return -1  # removing folds (ASCII) from valid UTF-8 leaves valid UTF-8
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, size = 0, len(data)
-    while offset < size:
-        end = min(offset + chunk, size)
-        if end < size:
-            cut = data.rfind(b"\n", offset + 1, end)
-            end = cut if cut > offset else end
-        raw = data[offset:end]
-        try:
-            decoder.decode(_FOLD.sub(b"", raw), final=end >= size)
-        except UnicodeDecodeError as exc:
-            return offset + _raw_position(raw, max(exc.start, 0))
-        offset = end
-    return -1
-
-
-def _valid_utf8(data: bytes, chunk: int) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        for offset in range(0, len(data), chunk):
-            decoder.decode(data[offset : offset + chunk], final=offset + chunk >= len(data))
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _raw_position(raw: bytes, unfolded: int) -> int:
-    """Map a position in ``_FOLD.sub(b"", raw)`` back to ``raw``."""
-    shift = 0
-    for fold in _FOLD.finditer(raw):
-        if fold.start() - shift > unfolded:
-            break
-        shift += fold.end() - fold.start()
-    return unfolded + shift
 
 
 def _begin(
