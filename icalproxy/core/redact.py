@@ -122,8 +122,6 @@ def _combined_pattern(names: frozenset[str]) -> re.Pattern[bytes]:
 
 
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
-_WHEN = re.compile(values.WHEN_SYNTAX.pattern.encode())
-_DATE = re.compile(values.DATE_SYNTAX.pattern.encode())
 _HAS_AT = re.compile("@")
 _HAS_LINK = re.compile(r"(?i)://|www\.|mailto:|tel:|callto:|sips?:|\w\.[a-z]{2}")
 _HAS_DIGITS = re.compile(r"\d\D?\d\D?\d")
@@ -181,7 +179,7 @@ class Redactor:
         busy_summary = self.busy_summary.render({})
         self._busy_lines = fold("SUMMARY:" + escape_text(busy_summary)) if busy_summary else b""
         # (pattern, cheap test that must find something before the pattern can)
-        scrubbers: list[tuple[re.Pattern[str], re.Pattern[str] | None]] = []
+        scrubbers: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
         if profile.scrub.emails:
             scrubbers.append((_EMAIL, _HAS_AT))  # before links, so that user@host.com goes whole
         if profile.scrub.links:
@@ -192,13 +190,13 @@ class Redactor:
 
     def scrub(self, text: str) -> str:
         """Remove links, e-mails (and phones) per profile; a line left as a bare label goes too."""
-        if not text or not any(hint is None or hint.search(text) for _, hint in self.scrubbers):
+        if not text or not any(hint.search(text) for _, hint in self.scrubbers):
             return text.strip()
         kept = []
         for line in text.split("\n"):
             cleaned = line
             for pattern, hint in self.scrubbers:
-                if hint is None or hint.search(cleaned):
+                if hint.search(cleaned):
                     cleaned = pattern.sub("", cleaned)
             if cleaned != line:
                 cleaned = _SPACES.sub(" ", cleaned).strip()
