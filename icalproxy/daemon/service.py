@@ -54,6 +54,7 @@ class SourceStatus:
     held_pulls: int = 0  # consecutive pulls that would have shrunk the source too much
     held_events: int | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queued: bool = False  # a pull is waiting for the lock
 
     def as_dict(self, now: float) -> dict[str, Any]:
         return {
@@ -92,8 +93,13 @@ class FeedService:
         self.config_loaded = clock()
         self.config_error: str | None = None
         # Renders run one at a time, each from the sources as they are when it starts, so an
-        # older render can never finish after (and overwrite) a newer one.
+        # older render can never finish after (and overwrite) a newer one. Requests that arrive
+        # while one runs are merged into the next render, so a burst of pulls or reloads costs
+        # at most one render in flight and one waiting, never a growing queue.
         self._render_lock = asyncio.Lock()
+        self._render_pending: set[str] = set()
+        self._render_requested = 0  # sequence number of the latest render request
+        self._render_covered = 0  # the latest request a finished render has served
 
     # ------------------------------------------------------------ startup
 
@@ -137,7 +143,11 @@ class FeedService:
         source = self.config.sources.get(name)
         if status is None or source is None:
             return
+        if status.queued:
+            return  # a pull is already waiting to start: it will fetch the newest state anyway
+        status.queued = True
         async with status.lock:
+            status.queued = False
             status.last_attempt = self.clock()
             started = time.perf_counter()
             try:
@@ -231,11 +241,24 @@ class FeedService:
     # ------------------------------------------------------------ rendering
 
     async def render(self, feeds: Iterable[str]) -> None:
-        wanted = list(feeds)
+        """Return once a render that started after this call has finished with these feeds."""
+        wanted = set(feeds)
         if not wanted:
             return
+        self._render_pending |= wanted
+        self._render_requested += 1
+        request = self._render_requested
         async with self._render_lock:
-            await self._render(wanted)
+            if self._render_covered >= request:
+                return  # a render that started after this request has already served it
+            batch, self._render_pending = self._render_pending, set()
+            covers = self._render_requested
+            try:
+                await self._render([name for name in self.config.rules.feeds if name in batch])
+            except BaseException:
+                self._render_pending |= batch
+                raise
+            self._render_covered = covers
 
     async def pull_all(self) -> None:
         await asyncio.gather(*(self.pull(name) for name in list(self.config.sources)))

@@ -1,0 +1,77 @@
+"""FeedService in process, on the bundled example (file sources, real state folder): renders and
+pulls requested in bursts are merged instead of queued, and nobody is told "done" too early."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import aiohttp
+
+from icalproxy.config.load import load_config
+from icalproxy.daemon.metrics import Metrics
+from icalproxy.daemon.service import FeedService
+from icalproxy.daemon.state import StateStore
+from icalproxy.fetch import SourceFetcher
+from tests.support import ROOT
+
+
+def _service(tmp_path: Path, session: aiohttp.ClientSession) -> FeedService:
+    config = dataclasses.replace(load_config(ROOT / "config.example.yaml", env={}), state_dir=tmp_path)
+    return FeedService(config, StateStore(tmp_path), SourceFetcher(session), Metrics())
+
+
+def _retitled(service: FeedService, suffix: str) -> None:
+    rules = service.config.rules
+    feeds = {name: dataclasses.replace(feed, title=feed.title + suffix) for name, feed in rules.feeds.items()}
+    service.config = dataclasses.replace(service.config, rules=dataclasses.replace(rules, feeds=feeds))
+
+
+def test_a_burst_of_render_requests_costs_at_most_two_renders(tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[list[str]], bytes]:
+        async with aiohttp.ClientSession() as session:
+            service = _service(tmp_path, session)
+            await service.restore()
+            await service.pull_all()
+            renders: list[list[str]] = []
+            original = service._render
+
+            async def counted(wanted: list[str]) -> None:
+                renders.append(wanted)
+                await original(wanted)
+
+            service._render = counted  # type: ignore[method-assign]
+            first = asyncio.ensure_future(service.render(["acme"]))
+            await asyncio.sleep(0)  # the first render is now running
+            _retitled(service, " (rev 2)")
+            burst = [service.render([name]) for _ in range(10) for name in service.config.rules.feeds]
+            await asyncio.gather(first, *burst)
+            return renders, service.feeds["acme"].body
+
+    renders, acme = asyncio.run(scenario())
+    assert len(renders) == 2, renders
+    assert renders[0] == ["acme"]
+    assert sorted(renders[1]) == sorted(load_config(ROOT / "config.example.yaml", env={}).rules.feeds)
+    assert b"(rev 2)" in acme, "a request made during a render is served by a later render"
+
+
+def test_pull_requests_in_a_burst_fetch_at_most_twice(tmp_path: Path) -> None:
+    async def scenario() -> int:
+        async with aiohttp.ClientSession() as session:
+            service = _service(tmp_path, session)
+            fetches = 0
+            original = service.fetcher.fetch
+
+            async def counted(*args: object) -> object:
+                nonlocal fetches
+                fetches += 1
+                await asyncio.sleep(0.05)
+                return await original(*args)  # type: ignore[arg-type]
+
+            service.fetcher.fetch = counted  # type: ignore[method-assign]
+            await asyncio.gather(*(service.pull("jobs") for _ in range(20)))
+            assert service.sources["jobs"].parsed is not None
+            return fetches
+
+    assert asyncio.run(scenario()) == 2
