@@ -296,6 +296,27 @@ def test_private_events_follow_the_profile() -> None:
         assert [str(e["SUMMARY"]) for e in events(build(text, s=source).feeds["f"].body)] == expected
 
 
+def test_class_is_kept_when_a_profile_keeps_it_and_a_kept_status_still_feeds_the_template() -> None:
+    source = calendar(
+        "UID:a\nDTSTART:20261201T080000Z\nSUMMARY:Job\nCLASS:PUBLIC\nX-TEAMUP-STATUS:Done",
+        "UID:b\nDTSTART:20261202T080000Z\nSUMMARY:Job\nCLASS;X-FOO=1:PUBLIC",
+        "UID:c\nDTSTART:20261203T080000Z\nSUMMARY:Job\nCLASS:CONFIDENTIAL",
+    )
+    text = (
+        "sources: {s: {url: s.ics}}\n"
+        "profiles: {p: {keep: [CLASS, X-TEAMUP-STATUS], private_events: show}}\n"
+        "feeds: {f: {title: F, profile: p}, plain: {title: P}}\n"
+    )
+    result = build(text, s=source)
+    kept = {str(e["UID"]): e for e in events(result.feeds["f"].body)}
+    assert [str(kept[uid]["CLASS"]) for uid in "abc"] == ["PUBLIC", "PUBLIC", "CONFIDENTIAL"]
+    assert str(kept["a"]["X-TEAMUP-STATUS"]) == "Done"
+    assert str(kept["a"]["SUMMARY"]) == "Job — Done"
+    plain = {str(e["UID"]): e for e in events(result.feeds["plain"].body)}
+    assert all("CLASS" not in event for event in plain.values())
+    assert str(plain["c"]["SUMMARY"]) == "Reserved"
+
+
 def test_calendar_header_and_referenced_timezones_only() -> None:
     source = calendar(
         "UID:a\nDTSTART;TZID=Europe/Berlin:20261201T080000\nSUMMARY:A",

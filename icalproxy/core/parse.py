@@ -32,8 +32,9 @@ _SCAN_NAMES = (b"BEGIN", b"END", b"UID", b"RECURRENCE-ID", b"DTSTART", b"TZID", 
 _SCAN = re.compile(rb"\n(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
 _SCAN_FIRST = re.compile(rb"(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
 _ANY = re.compile(rb"\n([A-Za-z0-9-]+)" + _REST)
-_LOWER_NAME = re.compile(rb"\n[A-Z0-9-]*[a-z][A-Za-z0-9-]*[;:]")
-_LOWER_FIRST = re.compile(rb"(?:\xef\xbb\xbf)?[A-Z0-9-]*[a-z][A-Za-z0-9-]*[;:]")
+# Possessive (*+): a whole feed is searched, and backtracking over every name costs double.
+_LOWER_NAME = re.compile(rb"\n[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]")
+_LOWER_FIRST = re.compile(rb"(?:\xef\xbb\xbf)?[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]")
 _NAMES: dict[bytes, str] = {}  # interned property names
 
 

@@ -112,13 +112,29 @@ _SIMPLE = (
 )
 
 
+_REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"
+# CLASS matters only when it makes an event private; the common public line is not even matched.
+_PUBLIC_CLASS = rb"(?!:PUBLIC\r?\n(?![ \t]))"
+SIMPLE_LINE, INPUT_LINE, OTHER_LINE = 1, 3, 5  # match.lastindex of each kind of line
+
+
+def _alternation(names: frozenset[str]) -> bytes:
+    escaped = [re.escape(name.encode()) for name in sorted(names, key=len, reverse=True)]
+    return b"|".join(escaped) if escaped else rb"(?!)"
+
+
 @lru_cache(maxsize=32)
-def _combined_pattern(names: frozenset[str]) -> re.Pattern[bytes]:
-    """One pass over an event: group 1 a simple valid line, else groups 2–3 name and rest."""
-    alternation = b"|".join(re.escape(n.encode()) for n in sorted(names, key=len, reverse=True))
-    return re.compile(
-        rb"\n(?:(" + _SIMPLE + rb")|(" + alternation + rb")((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*))"
-    )
+def _combined_pattern(
+    inputs: frozenset[str], others: frozenset[str], skip_public_class: bool
+) -> re.Pattern[bytes]:
+    """One pass over an event. Group 1: a simple valid line, copied as it is. Groups 2–3: name
+    and rest of a line only read by the templates. Groups 4–5: any other wanted line."""
+    other = _alternation(others - {"CLASS"})
+    if "CLASS" in others:
+        other += b"|CLASS" + (_PUBLIC_CLASS if skip_public_class else b"")
+    simple = rb"(" + _SIMPLE + rb")"
+    template_only = rb"(" + _alternation(inputs) + rb")" + _REST
+    return re.compile(rb"\n(?:" + simple + rb"|" + template_only + rb"|(" + other + rb")" + _REST + rb")")
 
 
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
@@ -170,10 +186,12 @@ class Redactor:
         self.template_inputs = frozenset(inputs)
         self.inputs_only = self.template_inputs - set(BASE_KEEP) - self.keep
         self.status_name = field_property(custom, catalogue.field).encode()
-        self.wanted = (frozenset(BASE_KEEP) | self.keep | {"CLASS"} | self.template_inputs) - {
+        wanted = (frozenset(BASE_KEEP) | self.keep | {"CLASS"} | self.template_inputs) - {
             "UID"
         }  # the UID comes from the series
-        self.pattern = _combined_pattern(self.wanted)
+        self.pattern = _combined_pattern(
+            self.inputs_only, wanted - self.inputs_only, skip_public_class="CLASS" not in self.keep
+        )
         self.uses_description = self.description is not None and "description" in self.description.names
         self._rendered: dict[tuple[object, ...], bytes] = {}
         busy_summary = self.busy_summary.render({})
@@ -237,15 +255,22 @@ class Redactor:
         event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))])
         drop = STANDALONE_DROP if standalone else frozenset()
         children = component.children
+        inputs = event.inputs
         for match in self.pattern.finditer(component.data, component.start, component.end):
             if children and component.in_child(match.start()):
                 continue
-            simple = match[1]
-            if simple is None:
-                if not self._other_line(component, match[2], match[3], event, drop, floating):
+            kind = match.lastindex
+            if kind == INPUT_LINE:  # decoded only if the template cache misses
+                raw_name = match[2]
+                if raw_name not in inputs:
+                    inputs[raw_name] = match[3]
+                continue
+            if kind == OTHER_LINE:
+                if not self._other_line(component, match[4], match[5], event, drop, floating):
                     return None
                 continue
             # An already valid line (see _SIMPLE): copied through as it is.
+            simple = match[1]
             colon = simple.find(b":")
             semi = simple.find(b";", 0, colon)
             raw_name = simple[:colon] if semi < 0 else simple[:semi]
@@ -283,9 +308,8 @@ class Redactor:
     ) -> bool:
         """A wanted line that is not simple: decode, check, render. False: drop the event."""
         name = _NAME_OF.get(raw_name) or raw_name.decode("ascii", "replace")
-        if name in self.inputs_only:
-            event.inputs.setdefault(raw_name, rest)  # decoded only if the template cache misses
-            return True
+        if name in self.template_inputs:  # kept and also shown by a template
+            event.inputs.setdefault(raw_name, rest)
         if _SLOT.get(name) in event.seen or name in drop:
             return True
         prop = component.content(raw_name, rest)
