@@ -172,6 +172,18 @@ def test_where_conditions(where: str, expected: set[str]) -> None:
     assert {str(e["UID"]) for e in events(body)} == expected
 
 
+def test_a_description_status_line_split_by_a_fold_is_still_read() -> None:
+    source = calendar("UID:f\nDTSTART:20261201T080000Z\nSUMMARY:Valve\nDESCRIPTION:PLACEHOLDER")
+    source = source.replace(b"PLACEHOLDER", b"Bring ladder\\nSta\r\n tus: Scheduled\\nSECRET")
+    text = (
+        "sources: {s: {url: s.ics}}\n"
+        "feeds: {f: {title: F, where: {field: {name: Status, equals: Scheduled}}}}\n"
+    )
+    shown = events(build(text, s=source).feeds["f"].body)
+    assert [str(e["SUMMARY"]) for e in shown] == ["Valve — Scheduled"]
+    assert b"SECRET" not in build(text, s=source).feeds["f"].body
+
+
 def test_window_covers_recurring_series_until_their_end() -> None:
     source = calendar(
         "UID:old-but-recurring\nDTSTART:20250101T080000Z\nRRULE:FREQ=WEEKLY;COUNT=200",

@@ -22,6 +22,17 @@ def field_property(custom: CustomFields, name: str) -> str:
     return custom.prefix + name.upper().replace(" ", "-")
 
 
+def description_field(text: str, name: str) -> str | None:
+    """The value of the first ``Name: value`` line of a DESCRIPTION text (name in any case)."""
+    wanted = name.casefold()
+    if ":" not in text or wanted not in text.casefold():
+        return None
+    for match in _FIELD_LINE.finditer(text):
+        if match[1].casefold() == wanted:
+            return match[2]
+    return None
+
+
 class EventFacts:
     __slots__ = (
         "_description_fields",

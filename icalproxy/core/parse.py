@@ -53,7 +53,11 @@ def _selector(names: frozenset[str]) -> re.Pattern[bytes]:
 
 @lru_cache(maxsize=64)
 def _mention(text: str) -> re.Pattern[bytes]:
-    return re.compile(re.escape(text.encode()), re.IGNORECASE)
+    """``text`` in any case, and with a fold (newline + space) allowed between any two bytes."""
+    raw = text.encode()
+    return re.compile(
+        rb"(?:\r?\n[ \t])?".join(re.escape(raw[i : i + 1]) for i in range(len(raw))), re.IGNORECASE
+    )
 
 
 _NO_CHILDREN: list[Component] = []  # shared, never appended to (see _begin)

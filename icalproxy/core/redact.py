@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from icalproxy.config.model import CustomFields, Profile, StatusCatalogue
 from icalproxy.core import values
-from icalproxy.core.facts import EventFacts, field_property
+from icalproxy.core.facts import EventFacts, description_field, field_property
 from icalproxy.core.lines import (
     MAX_OCTETS,
     ContentLine,
@@ -175,11 +175,14 @@ class Redactor:
         self.description = compile_template(profile.description) if profile.description else None
         self.location = compile_template(profile.location) if profile.location else None
         self.keep = frozenset(profile.keep) - NEVER_KEEP - TEMPLATED
+        self.uses_description = self.description is not None and "description" in self.description.names
+        # The status is a custom field: its own property, or else a "Status: …" DESCRIPTION line.
+        self.status_in_description = profile.show_status and custom.description_lines
         # Read in one pass per event: what is kept, and what the templates are made of.
-        # DESCRIPTION is long and folded: read it only when a template shows it (a status
-        # kept as a "Status: …" line in it is looked up apart, for the events that need it).
-        inputs = {"SUMMARY", field_property(custom, catalogue.field)}
-        if self.description is not None and "description" in self.description.names:
+        inputs = {"SUMMARY"}
+        if profile.show_status:
+            inputs.add(field_property(custom, catalogue.field))
+        if self.uses_description or self.status_in_description:
             inputs.add("DESCRIPTION")
         if self.location is not None:
             inputs.add("LOCATION")
@@ -192,8 +195,8 @@ class Redactor:
         self.pattern = _combined_pattern(
             self.inputs_only, wanted - self.inputs_only, skip_public_class="CLASS" not in self.keep
         )
-        self.uses_description = self.description is not None and "description" in self.description.names
         self._rendered: dict[tuple[object, ...], bytes] = {}
+        self._summaries: dict[bytes | None, str] = {}
         busy_summary = self.busy_summary.render({})
         self._busy_lines = fold("SUMMARY:" + escape_text(busy_summary)) if busy_summary else b""
         # (pattern, cheap test that must find something before the pattern can)
@@ -341,32 +344,51 @@ class Redactor:
         if event.busy:
             return self._busy_lines
         raw = event.inputs
-        status_raw = raw.get(self.status_name)
-        if status_raw is None and self.profile.show_status:
-            # No status property: the status may be a "Status: …" line in DESCRIPTION.
-            facts.preload([], frozenset((self.status_name.decode(),)))
-            status_key: object = ("description", facts.field(self.catalogue.field))
-        else:
-            status_key = status_raw
+        status_raw = raw.get(self.status_name) if self.profile.show_status else None
+        status_key: object = status_raw
+        if status_raw is None and self.status_in_description:
+            status_key = ("description", self._description_status(facts, raw.get(b"DESCRIPTION")))
         key = (
             raw.get(b"SUMMARY"),
             status_key,
             raw.get(b"LOCATION"),
-            raw.get(b"DESCRIPTION"),
+            raw.get(b"DESCRIPTION") if self.uses_description else None,
             facts.categories if self.profile.categories != "drop" else None,
         )
         cached = self._rendered.get(key)
         if cached is None:
             if len(self._rendered) > 20_000:
                 self._rendered.clear()
-            lines = [line for name, rest in raw.items() if (line := facts.component.content(name, rest))]
-            facts.preload(lines, self.template_inputs)
-            status = facts.field(self.catalogue.field) if self.profile.show_status else None
-            cached = self._rendered[key] = b"".join(fold(line) for line in self._render_fields(facts, status))
+            if status_raw is not None:
+                status: str | None = self._text(facts, self.status_name, status_raw).strip()
+            else:
+                status = status_key[1] if isinstance(status_key, tuple) else None
+            lines = self._render_fields(facts, event, status)
+            cached = self._rendered[key] = b"".join(fold(line) for line in lines)
         return cached
 
-    def _render_fields(self, facts: EventFacts, status_value: str | None) -> list[str]:
-        fields: dict[str, str] = {"summary": self.scrub(facts.summary)}
+    def _description_status(self, facts: EventFacts, raw: bytes | None) -> str | None:
+        if raw is None:
+            return None
+        return description_field(self._text(facts, b"DESCRIPTION", raw), self.catalogue.field)
+
+    @staticmethod
+    def _text(facts: EventFacts, name: bytes, raw: bytes | None) -> str:
+        line = facts.component.content(name, raw) if raw is not None else None
+        return unescape_text(line.value) if line is not None else ""
+
+    def _summary(self, facts: EventFacts, raw: bytes | None) -> str:
+        """The scrubbed summary, once per distinct raw SUMMARY line."""
+        summary = self._summaries.get(raw)
+        if summary is None:
+            if len(self._summaries) > 20_000:
+                self._summaries.clear()
+            summary = self._summaries[raw] = self.scrub(self._text(facts, b"SUMMARY", raw))
+        return summary
+
+    def _render_fields(self, facts: EventFacts, event: _Event, status_value: str | None) -> list[str]:
+        raw = event.inputs
+        fields: dict[str, str] = {"summary": self._summary(facts, raw.get(b"SUMMARY"))}
         status = client_status(status_value, self.catalogue)
         if status is not None:  # catalogue text is written by ops for clients: no scrub
             fields["status"] = status.label
@@ -374,9 +396,11 @@ class Redactor:
         categories = self._categories(facts)
         fields["subcalendars"] = ", ".join(categories)
         if self.location is not None:
-            fields["location"] = self.scrub(facts.text("LOCATION"))
+            fields["location"] = self.scrub(self._text(facts, b"LOCATION", raw.get(b"LOCATION")))
         if self.uses_description:
-            fields["description"] = self._description(facts)
+            fields["description"] = self._description(
+                self._text(facts, b"DESCRIPTION", raw.get(b"DESCRIPTION"))
+            )
         out = []
         summary = self.summary.render(fields)
         if summary:
@@ -402,8 +426,7 @@ class Redactor:
             names = [name for name in names if any(p.fullmatch(name) for p in profile.client_facing)]
         return names
 
-    def _description(self, facts: EventFacts) -> str:
-        text = facts.text("DESCRIPTION")
+    def _description(self, text: str) -> str:
         status_prefix = self.catalogue.field.casefold() + ":"
         kept = [
             line
