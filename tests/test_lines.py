@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from icalproxy.core.facts import description_field
 from icalproxy.core.lines import (
     escape_text,
     fold,
@@ -137,3 +140,26 @@ def test_invalid_utf8_after_folded_lines_is_located_on_its_physical_line() -> No
     assert [str(p) for p in parse(data, "s").problems] == [
         "s:8: invalid UTF-8 (replaced by U+FFFD where it occurs)"
     ]
+
+
+_ESCAPES = st.text(alphabet="\\nN,;:a \t\nSstu", max_size=60)
+
+
+@given(_ESCAPES)
+def test_unescape_text_reads_like_the_one_regex_definition(value: str) -> None:
+    reference = re.sub(r"\\(.)", lambda m: "\n" if m[1] in "nN" else m[1], value)
+    assert unescape_text(value) == reference
+
+
+@given(st.lists(st.tuples(st.text(alphabet="Sstau \t:", max_size=8), st.text(alphabet="ab :\t", max_size=6))))
+def test_description_field_reads_the_first_matching_line(pairs: list[tuple[str, str]]) -> None:
+    text = "\n".join(f"{key}:{value}" for key, value in pairs)
+    found: dict[str, str] = {}
+    for match in re.finditer(r"^[ \t]*([^:\n]{1,60}?)[ \t]*:[ \t]*(.*?)[ \t]*$", text, re.MULTILINE):
+        found.setdefault(match[1].casefold(), match[2])
+    assert description_field(text, "Status") == found.get("status")
+
+
+@given(st.binary(max_size=80).map(lambda b: b.replace(b"\r", b"\r\n ")))
+def test_unfold_removes_every_fold(data: bytes) -> None:
+    assert unfold(data) == re.sub(rb"\r?\n[ \t]", b"", data)

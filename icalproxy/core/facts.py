@@ -6,15 +6,12 @@ CATEGORIES never decodes a date or unescapes a DESCRIPTION.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from icalproxy.config.model import CustomFields
 from icalproxy.core import values
 from icalproxy.core.lines import ContentLine, unescape_text
 from icalproxy.core.parse import Component
-
-_FIELD_LINE = re.compile(r"^[ \t]*([^:\n]{1,60}?)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 
 
 def field_property(custom: CustomFields, name: str) -> str:
@@ -23,19 +20,23 @@ def field_property(custom: CustomFields, name: str) -> str:
 
 
 def description_field(text: str, name: str) -> str | None:
-    """The value of the first ``Name: value`` line of a DESCRIPTION text (name in any case)."""
-    wanted = name.casefold()
-    if ":" not in text or wanted not in text.casefold():
+    """The value of the first ``Name: value`` line of a DESCRIPTION text (name in any case);
+    ``Status: Done`` → ``Done``."""
+    if ":" not in text:
         return None
-    for match in _FIELD_LINE.finditer(text):
-        if match[1].casefold() == wanted:
-            return match[2]
+    wanted = name.casefold()
+    for line in text.split("\n"):
+        key, colon, value = line.partition(":")
+        if colon:
+            key = key.strip(" \t")
+            if len(key) <= 60 and key.casefold() == wanted:
+                return value.strip(" \t")
     return None
 
 
 class EventFacts:
     __slots__ = (
-        "_description_fields",
+        "_fields",
         "_preloaded",
         "_span",
         "component",
@@ -47,7 +48,7 @@ class EventFacts:
         self.component = component
         self.source = source
         self.custom = custom
-        self._description_fields: dict[str, str] | None = None
+        self._fields: dict[str, str | None] | None = None
         self._span: tuple[datetime, datetime | None] | None = None
         self._preloaded: dict[str, ContentLine | None] | None = None
 
@@ -82,21 +83,23 @@ class EventFacts:
         return self.text("SUMMARY")
 
     def field(self, name: str) -> str | None:
-        """A custom field's value: ``<prefix><NAME>`` property first, then a DESCRIPTION line."""
+        """A custom field's value: ``<prefix><NAME>`` property first, then a DESCRIPTION line.
+        Read once per name: every feed's rules may ask for it."""
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = {}
+        elif name in fields:
+            return fields[name]
+        value = fields[name] = self._read_field(name)
+        return value
+
+    def _read_field(self, name: str) -> str | None:
         prop = self.first(field_property(self.custom, name))
         if prop is not None:
             return unescape_text(prop.value).strip()
-        if not self.custom.description_lines:
+        if not self.custom.description_lines or not self.component.mentions(name):
             return None
-        if self._description_fields is None:
-            self._description_fields = {}
-            if not self.component.mentions(name):
-                return None
-            description = self.text("DESCRIPTION")
-            if ":" in description:
-                for match in _FIELD_LINE.finditer(description):
-                    self._description_fields.setdefault(match[1].casefold(), match[2])
-        return self._description_fields.get(name.casefold())
+        return description_field(self.text("DESCRIPTION"), name)
 
     def span(self, horizon: datetime) -> tuple[datetime, datetime | None]:
         """(first start, last end or None when unbounded); COUNT rules expanded to ``horizon``."""

@@ -143,10 +143,20 @@ _UNESCAPE_MAP = {"n": "\n", "N": "\n"}
 
 
 def unescape_text(value: str) -> str:
-    r"""TEXT value → plain text (``\n``, ``\,``, ``\;``, ``\\``)."""
+    r"""TEXT value → plain text (``\n``, ``\,``, ``\;``, ``\\``; any other ``\x`` → ``x``)."""
     if "\\" not in value:
         return value
-    return _UNESCAPE.sub(lambda match: _UNESCAPE_MAP.get(match[1], match[1]), value)
+    if "\\\\" in value:  # split off escaped backslashes first, so "\\n" stays a backslash and an n
+        return "\\".join(_unescape_piece(piece) for piece in value.split("\\\\"))
+    return _unescape_piece(value)
+
+
+def _unescape_piece(piece: str) -> str:
+    """Unescape a piece that holds no escaped backslash: plain replaces for the usual escapes."""
+    piece = piece.replace("\\n", "\n").replace("\\,", ",").replace("\\;", ";").replace("\\N", "\n")
+    if "\\" not in piece:
+        return piece
+    return _UNESCAPE.sub(lambda match: _UNESCAPE_MAP.get(match[1], match[1]), piece)
 
 
 def escape_text(text: str) -> str:
@@ -207,7 +217,8 @@ def fold(line: str) -> bytes:
 
 def unfold(data: bytes) -> bytes:
     """Folded bytes → unfolded bytes (CRLF or LF followed by one space or tab removed)."""
-    return FOLD.sub(b"", data)
+    data = data.replace(b"\r\n ", b"")  # the usual fold, without the regex machinery
+    return FOLD.sub(b"", data) if b"\n" in data else data
 
 
 def first_invalid_utf8(data: bytes, chunk: int = 1 << 20) -> int:

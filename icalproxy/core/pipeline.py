@@ -233,7 +233,8 @@ class _Run:
                 extra_exdates=exdates,
                 floating=floating,
             )
-        if self._uses.get(redactor.profile.name, Counter())[id(series)] <= 1:
+        uses = self._uses.get(redactor.profile.name)
+        if uses is None or uses[id(series)] <= 1:
             return redactor.redact(facts, series.uid)
         cache = self._redacted.setdefault(redactor.profile.name, {})
         key = id(component)
