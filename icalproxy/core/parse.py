@@ -52,7 +52,7 @@ def _selector(names: frozenset[str]) -> re.Pattern[bytes]:
 
 
 @lru_cache(maxsize=64)
-def _mention(text: str) -> re.Pattern[bytes]:
+def mention_pattern(text: str) -> re.Pattern[bytes]:
     """``text`` in any case, and with a fold (newline + space) allowed between any two bytes."""
     raw = text.encode()
     return re.compile(
@@ -101,7 +101,7 @@ class Component:
 
     def mentions(self, text: str) -> bool:
         """Whether ``text`` (any case) occurs in this component's bytes: a cheap pre-check."""
-        return _mention(text).search(self.data, self.start, self.end) is not None
+        return mention_pattern(text).search(self.data, self.start, self.end) is not None
 
     def in_child(self, position: int) -> bool:
         return any(child.span_start <= position <= child.end for child in self.children)
@@ -315,8 +315,9 @@ def _end(name: str, lines: _Lines, position: int, stack: list[_Open], parsed: Pa
     if len(stack) >= MAX_DEPTH:
         return
     # VEVENTs nested in unknown containers count too; those inside VTODO, VALARM… do not.
-    if not all(_is_container(item.component.name) for item in stack):
-        return
+    for item in stack:
+        if item.component.name in _LEAVES:
+            return
     if component.name == EVENT:
         parsed.vevents += 1
         _add_event(closed, parsed)
@@ -328,6 +329,7 @@ def _end(name: str, lines: _Lines, position: int, stack: list[_Open], parsed: Pa
             parsed.timezones.setdefault(tzid.value.strip(), component)
 
 
+# Components that never hold events (VCALENDAR and unknown ones may).
 _LEAVES = frozenset(
     {
         EVENT,
@@ -342,11 +344,6 @@ _LEAVES = frozenset(
         "AVAILABLE",
     }
 )
-
-
-def _is_container(name: str) -> bool:
-    """VCALENDAR and unknown components may hold events; known components may not."""
-    return name not in _LEAVES
 
 
 DATE_PROPS = frozenset({"DTSTART", "DTEND", "EXDATE", "RDATE", "RECURRENCE-ID"})

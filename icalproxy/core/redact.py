@@ -26,7 +26,7 @@ from icalproxy.core.lines import (
     parse_params,
     unescape_text,
 )
-from icalproxy.core.parse import DATE_PROPS, Component, repair_date
+from icalproxy.core.parse import DATE_PROPS, Component, mention_pattern, repair_date
 from icalproxy.core.status import client_status
 from icalproxy.core.template import Template, compile_template
 
@@ -138,6 +138,8 @@ def _combined_pattern(
 
 
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
+# Raw name of a simple line → (name, the single-value slot it takes or None).
+_SIMPLE_NAMES = {name.encode(): (name, _SLOT.get(name)) for name in BASE_KEEP}
 _HAS_AT = re.compile("@")
 _HAS_LINK = re.compile(r"(?i)://|www\.|mailto:|tel:|callto:|sips?:|\w\.[a-z]{2}")
 _HAS_DIGITS = re.compile(r"\d\D?\d\D?\d")
@@ -258,7 +260,7 @@ class Redactor:
         event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))])
         drop = STANDALONE_DROP if standalone else frozenset()
         children = component.children
-        inputs = event.inputs
+        inputs, seen, out = event.inputs, event.seen, event.out
         for match in self.pattern.finditer(component.data, component.start, component.end):
             if children and component.in_child(match.start()):
                 continue
@@ -277,19 +279,18 @@ class Redactor:
             colon = simple.find(b":")
             semi = simple.find(b";", 0, colon)
             raw_name = simple[:colon] if semi < 0 else simple[:semi]
-            name = _NAME_OF[raw_name]
-            slot = _SLOT.get(name)
-            if slot in event.seen or name in drop:
+            name, slot = _SIMPLE_NAMES[raw_name]
+            if slot in seen or name in drop:
                 continue
-            if semi >= 0 and simple[semi + 1 : semi + 6] == b"TZID=":
+            if semi >= 0 and simple.startswith(b"TZID=", semi + 1):
                 tzid = simple[semi + 6 : colon].decode("utf-8", "replace")
                 if tzid in floating:  # the general path drops the parameter
                     self._other_line(component, raw_name, simple[len(raw_name) :], event, drop, floating)
                     continue
                 event.tzids.add(tzid)
             if slot is not None:
-                event.seen.add(slot)
-            event.out.append(simple + b"\r\n" if len(simple) <= MAX_OCTETS else fold(simple.decode()))
+                seen.add(slot)
+            out.append(simple + b"\r\n" if len(simple) <= MAX_OCTETS else fold(simple.decode()))
         for exdate in extra_exdates:
             event.out.append(fold(_render_prop(repair_date(exdate), event.tzids, floating)))
         if "DTSTART" not in event.seen:
@@ -368,8 +369,8 @@ class Redactor:
         return cached
 
     def _description_status(self, facts: EventFacts, raw: bytes | None) -> str | None:
-        if raw is None:
-            return None
+        if raw is None or mention_pattern(self.catalogue.field).search(raw) is None:
+            return None  # most descriptions need no decoding at all
         return description_field(self._text(facts, b"DESCRIPTION", raw), self.catalogue.field)
 
     @staticmethod
