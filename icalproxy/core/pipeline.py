@@ -161,10 +161,11 @@ class _Run:
         if index is None:
             index = {}
             for series in source.series.values():
-                names: set[str] = set()
-                for component in series.components():
-                    names.update(self.facts(component, source.source).categories)
-                for name in names:
+                if series.overrides:
+                    names: Iterable[str] = {n for c in series.components() for n in c.categories}
+                else:
+                    names = series.master.categories if series.master is not None else ()
+                for name in names:  # a name listed twice adds the series twice: candidates dedupe
                     index.setdefault(name, []).append(series)
             self._index[source.source] = index
         return index
@@ -183,7 +184,7 @@ class _Run:
         master_in = master is not None and predicate(self.facts(master, series.source))
         excluded: list[ContentLine] = []
         kept_overrides: list[tuple[str, Component]] = []
-        for key, override in sorted(series.overrides.items()):
+        for key, override in sorted(series.overrides.items()) if series.overrides else ():
             if predicate(self.facts(override, series.source)):
                 kept_overrides.append((key, override))
             elif master_in:
