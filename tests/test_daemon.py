@@ -3,18 +3,21 @@ real files in a temporary state folder, real HTTP requests."""
 
 from __future__ import annotations
 
+import hashlib
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from pathlib import Path
 
 import pytest
 
 from tests.harness import Daemon, Upstream, create_token, http, wait_until
-from tests.support import FIXTURES, ROOT, structure_problems, unfolded
+from tests.support import FIXTURES, ROOT, calendar, structure_problems, unfolded
 
 JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
 
@@ -320,6 +323,42 @@ def test_gzip_only_when_allowed_and_asked(setup: tuple[Path, Upstream], tmp_path
         )
     finally:
         daemon.stop()
+
+
+def test_a_large_feed_is_sent_whole_to_concurrent_clients(
+    setup: tuple[Path, Upstream], daemon: Daemon
+) -> None:
+    """Feeds above 64 KB are streamed from the stored bytes: same bytes, same headers."""
+    config, upstream = setup
+    jobs = [
+        f"UID:big-{i}\nDTSTART:2026120{1 + i % 9}T080000Z\nSUMMARY:Job {i} {'x' * 120}\n"
+        "CATEGORIES:Client: Acme Corp\nDESCRIPTION:SECRET note"
+        for i in range(2000)
+    ]
+    upstream.state.set_body(calendar(*jobs))
+    token = create_token(config, "acme")
+    daemon.start()
+    url = feed_url(daemon, token)
+    status, headers, body = http(url)
+    assert status == 200 and len(body) > 300_000 and int(headers["Content-Length"]) == len(body)
+    assert headers["Referrer-Policy"] == "no-referrer" and headers["X-Content-Type-Options"] == "nosniff"
+    assert body.endswith(b"END:VCALENDAR\r\n") and body.count(b"BEGIN:VEVENT") == 2000
+    assert '"' + hashlib.sha256(body).hexdigest()[:32] + '"' == headers["ETag"]
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda _: http(url)[2], range(24)))
+    assert all(other == body for other in bodies)
+    # HEAD then GET on one connection: the HEAD answer must carry no body at all.
+    path = url.removeprefix(daemon.base)
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as connection:
+        connection.sendall(
+            f"HEAD {path} HTTP/1.1\r\nHost: t\r\n\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode()
+        )
+        received = b"".join(iter(lambda: connection.recv(1 << 20), b""))
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and f"Content-Length: {len(body)}".encode() in head
+    assert rest.startswith(b"HTTP/1.1 200") and rest.endswith(body)
+    assert http(url, {"If-None-Match": headers["ETag"]})[0] == 304
 
 
 def test_no_secret_in_health_metrics_or_error_pages(setup: tuple[Path, Upstream], daemon: Daemon) -> None:
