@@ -141,7 +141,7 @@ _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DE
 # Raw name of a simple line → (name, the single-value slot it takes or None).
 _SIMPLE_NAMES = {name.encode(): (name, _SLOT.get(name)) for name in BASE_KEEP}
 _HAS_AT = re.compile("@")
-_HAS_LINK = re.compile(r"(?i)://|www\.|mailto:|tel:|callto:|sips?:|\w\.[a-z]{2}")
+_HAS_LINK = re.compile(r"(?i:://|www\.|mailto:|tel:|callto:|sips?:|\w\.[a-z]{2})")
 _HAS_DIGITS = re.compile(r"\d\D?\d\D?\d")
 _SPACES = re.compile(r"[ \t]{2,}")
 _BARE_LABEL = re.compile(r"[^:]{0,40}:\W*\Z")
@@ -210,10 +210,12 @@ class Redactor:
         if profile.scrub.phones:
             scrubbers.append((_PHONE, _HAS_DIGITS))
         self.scrubbers = tuple(scrubbers)
+        # All hints in one search: most text holds nothing to scrub.
+        self.any_hint = re.compile("|".join(f"(?:{hint.pattern})" for _, hint in scrubbers) or r"(?!)")
 
     def scrub(self, text: str) -> str:
         """Remove links, e-mails (and phones) per profile; a line left as a bare label goes too."""
-        if not text or not any(hint.search(text) for _, hint in self.scrubbers):
+        if not text or self.any_hint.search(text) is None:
             return text.strip()
         kept = []
         for line in text.split("\n"):
