@@ -328,21 +328,26 @@ def test_gzip_only_when_allowed_and_asked(setup: tuple[Path, Upstream], tmp_path
 def test_a_large_feed_is_sent_whole_to_concurrent_clients(
     setup: tuple[Path, Upstream], daemon: Daemon
 ) -> None:
-    """Feeds above 64 KB are streamed from the stored bytes: same bytes, same headers."""
+    """Feeds above 64 KB are streamed from the stored bytes: same bytes, same headers. Above
+    1 MB, readiness tells ops that Google Calendar will not take the feed."""
     config, upstream = setup
     jobs = [
-        f"UID:big-{i}\nDTSTART:2026120{1 + i % 9}T080000Z\nSUMMARY:Job {i} {'x' * 120}\n"
+        f"UID:big-{i}\nDTSTART:2026120{1 + i % 9}T080000Z\nSUMMARY:Job {i} {'x' * 300}\n"
         "CATEGORIES:Client: Acme Corp\nDESCRIPTION:SECRET note"
-        for i in range(2000)
+        for i in range(3000)
     ]
     upstream.state.set_body(calendar(*jobs))
     token = create_token(config, "acme")
     daemon.start()
     url = feed_url(daemon, token)
     status, headers, body = http(url)
-    assert status == 200 and len(body) > 300_000 and int(headers["Content-Length"]) == len(body)
+    assert status == 200 and len(body) > 1_000_000 and int(headers["Content-Length"]) == len(body)
     assert headers["Referrer-Policy"] == "no-referrer" and headers["X-Content-Type-Options"] == "nosniff"
-    assert body.endswith(b"END:VCALENDAR\r\n") and body.count(b"BEGIN:VEVENT") == 2000
+    assert body.endswith(b"END:VCALENDAR\r\n") and body.count(b"BEGIN:VEVENT") == 3000
+    feeds = daemon.ready()[1]["feeds"]
+    assert feeds["acme"]["bytes"] == len(body) and "Google Calendar" in " ".join(feeds["acme"]["notes"])
+    assert feeds["mueller"]["notes"] == []
+    assert f'icalproxy_feed_bytes{{feed="acme"}} {len(body)}' in http(daemon.base + "/metrics")[2].decode()
     assert '"' + hashlib.sha256(body).hexdigest()[:32] + '"' == headers["ETag"]
     with ThreadPoolExecutor(8) as pool:
         bodies = list(pool.map(lambda _: http(url)[2], range(24)))

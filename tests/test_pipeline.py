@@ -329,6 +329,18 @@ def test_class_is_kept_when_a_profile_keeps_it_and_a_kept_status_still_feeds_the
     assert str(plain["c"]["SUMMARY"]) == "Reserved"
 
 
+def test_a_feed_over_a_megabyte_is_flagged_for_google() -> None:
+    jobs = [f"UID:j{i}\nDTSTART:20261201T080000Z\nSUMMARY:Job {i} {'x' * 400}" for i in range(2500)]
+    text = (
+        "sources: {s: {url: s.ics}}\n"
+        "feeds: {big: {title: Big}, small: {title: S, where: {summary: 'Job 7 '}}}\n"
+    )
+    result = build(text, s=calendar(*jobs))
+    assert len(result.feeds["big"].body) > 1_000_000
+    assert any("Google Calendar" in note for note in result.report.feeds["big"].notes)
+    assert result.report.feeds["small"].notes == []
+
+
 def test_calendar_header_and_referenced_timezones_only() -> None:
     source = calendar(
         "UID:a\nDTSTART;TZID=Europe/Berlin:20261201T080000\nSUMMARY:A",

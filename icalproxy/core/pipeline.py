@@ -25,6 +25,8 @@ from icalproxy.core.report import FeedReport, Problem, RunReport
 from icalproxy.core.route import Predicate, compile_where, required_subcalendars
 from icalproxy.core.timezones import builtin_timezone, render_timezone
 
+GOOGLE_MAX_BYTES = 1_000_000  # Google Calendar gives up on subscribed feeds above about this size
+
 
 @dataclass(frozen=True, slots=True)
 class FeedOutput:
@@ -133,6 +135,11 @@ class _Run:
             feed.title, self.rules.publish.refresh_interval, timezones, [e[2] for e in events]
         )
         report.events_out = len(events)
+        if len(body) > GOOGLE_MAX_BYTES:
+            report.notes.append(
+                f"{len(body) / 1e6:.1f} MB: Google Calendar rejects subscribed feeds over about 1 MB; "
+                "a `window` in `where` keeps a feed smaller"
+            )
         return FeedOutput(feed.name, body, etag_of(body), len(events))
 
     def _candidates(self, feed: Feed) -> tuple[list[Series], int]:
@@ -306,4 +313,12 @@ def _series_version(series: Series) -> tuple[int, str]:
     return version_key(head) if head is not None else (0, "")
 
 
-__all__ = ["BuildResult", "FeedOutput", "Problem", "build_feeds", "parse_sources", "render_feeds"]
+__all__ = [
+    "GOOGLE_MAX_BYTES",
+    "BuildResult",
+    "FeedOutput",
+    "Problem",
+    "build_feeds",
+    "parse_sources",
+    "render_feeds",
+]

@@ -22,6 +22,7 @@ class Metrics:
     fetch_seconds: Summary = field(default_factory=Summary)
     render_seconds: Summary = field(default_factory=Summary)
     feed_events: dict[str, int] = field(default_factory=dict)
+    feed_bytes: dict[str, int] = field(default_factory=dict)
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     reloads: Counter[str] = field(default_factory=Counter)
     reload_ok: int = 1
@@ -63,6 +64,9 @@ class Metrics:
         family("icalproxy_feed_events", "gauge", "VEVENTs in the served feed.")
         for feed, value in sorted(self.feed_events.items()):
             lines.append(f'icalproxy_feed_events{{feed="{_esc(feed)}"}} {value}')
+        family("icalproxy_feed_bytes", "gauge", "Size of the served feed (Google gives up above about 1 MB).")
+        for feed, value in sorted(self.feed_bytes.items()):
+            lines.append(f'icalproxy_feed_bytes{{feed="{_esc(feed)}"}} {value}')
         for name, summary, text in (
             ("icalproxy_fetch_seconds", self.fetch_seconds, "Time to pull a source."),
             ("icalproxy_render_seconds", self.render_seconds, "Time to render the feeds of a change."),

@@ -90,6 +90,7 @@ class FeedService:
         self.clock = clock
         self.sources: dict[str, SourceStatus] = {name: SourceStatus(name) for name in config.sources}
         self.feeds: Mapping[str, FeedVersion] = MappingProxyType({})
+        self.feed_notes: dict[str, list[str]] = {}  # from each feed's last render: what ops should know
         self.config_loaded = clock()
         self.config_error: str | None = None
         # Renders run one at a time, each from the sources as they are when it starts, so an
@@ -277,6 +278,15 @@ class FeedService:
             await asyncio.to_thread(self.state.save_feed, name, version.body, meta)
         for name, output in result.feeds.items():
             self.metrics.feed_events[name] = output.events
+            self.metrics.feed_bytes[name] = len(output.body)
+            notes = list(result.report.feeds[name].notes) if name in result.report.feeds else []
+            if notes != self.feed_notes.get(name, []):
+                log.info("feed_notes", feed=name, notes=notes)
+            self.feed_notes[name] = notes
+        for gone in set(self.feed_notes) - set(self.config.rules.feeds):
+            del self.feed_notes[gone]
+            self.metrics.feed_events.pop(gone, None)
+            self.metrics.feed_bytes.pop(gone, None)
         log.info("feeds_rendered", feeds=len(result.feeds), changed=len(changed), ms=round(seconds * 1000))
 
     def _install(self, outputs: Mapping[str, FeedOutput]) -> list[str]:
@@ -329,8 +339,10 @@ class FeedService:
                 {
                     "ready": True,
                     "events": version.events,
+                    "bytes": len(version.body),
                     "etag": version.etag,
                     "last_modified": _iso(version.last_modified),
+                    "notes": self.feed_notes.get(name, []),
                 }
                 if (version := self.feeds.get(name)) is not None
                 else {"ready": False}
