@@ -124,12 +124,15 @@ async def _send_large(request: web.Request, body: bytes, headers: dict[str, str]
     response = web.StreamResponse(headers=headers)
     response.content_length = len(body)
     _widen_send_buffer(request, len(body))
-    await response.prepare(request)
-    if request.method != "HEAD":
-        view = memoryview(body)
-        await response.write(view[:_HEAD])
-        await response.write(view[_HEAD:])
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        if request.method != "HEAD":
+            view = memoryview(body)
+            await response.write(view[:_HEAD])
+            await response.write(view[_HEAD:])
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client left mid-download: a normal event, not a server error
     return response
 
 
