@@ -91,3 +91,17 @@ def test_custom_vtimezone_with_non_olson_tzid_is_kept_by_name() -> None:
         "TZOFFSETFROM:+0100\nTZOFFSETTO:+0100\nEND:STANDARD\nEND:VTIMEZONE",
     )
     assert list(parse(data, "s").timezones) == ["My Custom Zone"]
+
+
+def test_x_wr_timezone_applies_to_its_own_calendar_wherever_it_stands() -> None:
+    data = (
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:late\r\nDTSTART:20261201T080000\r\nEND:VEVENT\r\n"
+        b"X-WR-TIMEZONE:America/New_York\r\nEND:VCALENDAR\r\n"
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:none\r\nDTSTART:20261201T080000\r\nEND:VEVENT\r\n"
+        b"END:VCALENDAR\r\n"
+        b"BEGIN:VCALENDAR\r\nX-WR-TIMEZONE:Europe/Berlin\r\nBEGIN:VEVENT\r\nUID:open\r\n"
+        b"DTSTART:20261201T080000\r\nEND:VEVENT\r\n"  # never closed: still its calendar's zone
+    )
+    parsed = parse(data, "s")
+    zones = {uid: series.master.calendar_tz for uid, series in parsed.series.items() if series.master}
+    assert zones == {"late": "America/New_York", "none": None, "open": "Europe/Berlin"}

@@ -341,6 +341,44 @@ def test_a_feed_over_a_megabyte_is_flagged_for_google() -> None:
     assert result.report.feeds["small"].notes == []
 
 
+def test_floating_times_take_the_calendars_x_wr_timezone() -> None:
+    """Google and others export floating times plus X-WR-TIMEZONE; a subscriber elsewhere must
+    still see the intended hour, so the zone becomes an explicit TZID with its VTIMEZONE."""
+    series = (
+        "UID:s\nDTSTART:20261201T080000\nDTEND:20261201T090000\nRRULE:FREQ=WEEKLY;COUNT=3\n"
+        "EXDATE:20261215T080000\nSUMMARY:Weekly\nCATEGORIES:Client: Acme",
+        "UID:s\nRECURRENCE-ID:20261208T080000\nDTSTART:20261208T100000\nSUMMARY:Moved\n"
+        "CATEGORIES:Client: Beta",
+        "UID:u\nDTSTART:20261202T080000Z\nSUMMARY:UTC\nCATEGORIES:Client: Acme",
+        "UID:d\nDTSTART;VALUE=DATE:20261203\nSUMMARY:Day\nCATEGORIES:Client: Acme",
+    )
+    text = (
+        "sources: {s: {url: s.ics}}\nfeeds: {acme: {title: A, where: {subcalendar: 'Client: Acme'}},"
+        " beta: {title: B, where: {subcalendar: 'Client: Beta'}}}\n"
+    )
+    result = build(text, s=calendar(*series, extra="X-WR-TIMEZONE:Europe/Berlin"))
+    acme = unfolded(result.feeds["acme"].body)
+    for line in (
+        "DTSTART;TZID=Europe/Berlin:20261201T080000",
+        "DTEND;TZID=Europe/Berlin:20261201T090000",
+        "EXDATE;TZID=Europe/Berlin:20261215T080000",
+        "EXDATE;TZID=Europe/Berlin:20261208T080000",  # the occurrence moved to Beta
+        "DTSTART:20261202T080000Z",
+        "DTSTART;VALUE=DATE:20261203",
+        "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin",
+    ):
+        assert line in acme, line
+    assert structure_problems(result.feeds["acme"].body) == []
+    moved = events(result.feeds["beta"].body)[0]
+    assert moved["DTSTART"].dt.utcoffset().total_seconds() == 3600  # 10:00 in Berlin, CET
+    assert str(moved["DTSTART"].dt.tzinfo) in ("Europe/Berlin", "CET")
+
+    elsewhere = build(text, s=calendar(*series, extra="X-WR-TIMEZONE:Nowhere/Zone")).feeds["acme"]
+    assert "DTSTART:20261201T080000\r\n" in unfolded(elsewhere.body)  # no definition: stays floating
+    plain = build(text, s=calendar(*series)).feeds["acme"]
+    assert "DTSTART:20261201T080000\r\n" in unfolded(plain.body) and "VTIMEZONE" not in unfolded(plain.body)
+
+
 def test_calendar_header_and_referenced_timezones_only() -> None:
     source = calendar(
         "UID:a\nDTSTART;TZID=Europe/Berlin:20261201T080000\nSUMMARY:A",

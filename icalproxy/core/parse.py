@@ -28,7 +28,16 @@ TIMEZONE = "VTIMEZONE"
 MAX_DEPTH = 8
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"  # may fold right after the name
-_SCAN_NAMES = (b"BEGIN", b"END", b"UID", b"RECURRENCE-ID", b"DTSTART", b"TZID", b"CATEGORIES")
+_SCAN_NAMES = (
+    b"BEGIN",
+    b"END",
+    b"UID",
+    b"RECURRENCE-ID",
+    b"DTSTART",
+    b"TZID",
+    b"CATEGORIES",
+    b"X-WR-TIMEZONE",
+)
 _SCAN = re.compile(rb"\n(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
 _SCAN_FIRST = re.compile(rb"(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
 _ANY = re.compile(rb"\n([A-Za-z0-9-]+)" + _REST)
@@ -70,7 +79,17 @@ class Component:
     newline that ends the BEGIN line and ``end`` the newline before its END line.
     """
 
-    __slots__ = ("categories", "children", "data", "end", "line", "name", "span_start", "start")
+    __slots__ = (
+        "calendar_tz",
+        "categories",
+        "children",
+        "data",
+        "end",
+        "line",
+        "name",
+        "span_start",
+        "start",
+    )
 
     def __init__(self, name: str, line: int, data: bytes, span_start: int, start: int) -> None:
         self.name = name
@@ -81,6 +100,8 @@ class Component:
         self.end = start
         self.children: list[Component] = _NO_CHILDREN  # most have none: one shared empty list
         self.categories: tuple[str, ...] = ()  # of a VEVENT: its CATEGORIES values, unescaped
+        # Of a VEVENT: its calendar's X-WR-TIMEZONE, the zone its floating times are meant in.
+        self.calendar_tz: str | None = None
 
     def select(self, names: Iterable[str] | None = None) -> list[ContentLine]:
         """This component's own lines (children excluded) whose name is in ``names`` (all if
@@ -178,6 +199,8 @@ class _Open:
     rid_at: int = 0
     tzid: bytes | None = None
     categories: list[bytes] | None = None
+    calendar_tz: bytes | None = None  # of a container: its X-WR-TIMEZONE
+    events: list[Component] | None = None  # of a container: the VEVENTs closed inside it
 
 
 _COMPONENT_NAMES: dict[bytes, str] = {}
@@ -241,10 +264,15 @@ def parse(data: bytes, source: str) -> ParsedSource:
                 if top.categories is None:
                     top.categories = []
                 top.categories.append(match[2])
-            elif top.tzid is None:
-                top.tzid = match[2]
+            elif kind == b"TZID":
+                if top.tzid is None:
+                    top.tzid = match[2]
+            elif top.calendar_tz is None:
+                top.calendar_tz = match[2]
     while stack:
-        unclosed = stack.pop().component
+        item = stack.pop()
+        _close_container(item, stack)
+        unclosed = item.component
         problems.append(Problem(source, unclosed.line, f"{unclosed.name} not closed at end of data"))
     if not roots and data.strip():
         problems.append(Problem(source, 1, "no iCalendar components found"))
@@ -321,12 +349,43 @@ def _end(name: str, lines: _Lines, position: int, stack: list[_Open], parsed: Pa
     if component.name == EVENT:
         parsed.vevents += 1
         _add_event(closed, parsed)
+        if stack:  # its calendar's X-WR-TIMEZONE is certain once the calendar closes
+            parent = stack[-1]
+            if parent.events is None:
+                parent.events = []
+            parent.events.append(component)
+    elif component.name not in _LEAVES:
+        _close_container(closed, stack)
     elif component.name == TIMEZONE:
         tzid = _content_line("TZID", closed.tzid, component.line) if closed.tzid else None
         if tzid is None or not tzid.value.strip():
             problems.append(Problem(source, component.line, "VTIMEZONE without TZID; skipped"))
         else:
             parsed.timezones.setdefault(tzid.value.strip(), component)
+
+
+def _close_container(closed: _Open, stack: list[_Open]) -> None:
+    """Give the events of a closing VCALENDAR (or unknown container) its X-WR-TIMEZONE; an
+    outer container may still name one for events whose own calendar did not."""
+    events = closed.events
+    if not events:
+        return
+    tz = _calendar_tz(closed.calendar_tz) if closed.calendar_tz is not None else None
+    if tz is not None:
+        for event in events:
+            if event.calendar_tz is None:
+                event.calendar_tz = tz
+    if stack:
+        outer = stack[-1]
+        if outer.events is None:
+            outer.events = []
+        outer.events.extend(events)
+
+
+def _calendar_tz(raw: bytes) -> str | None:
+    line = _content_line("X-WR-TIMEZONE", raw, 0)
+    name = line.value.strip() if line is not None else ""
+    return name if 0 < len(name) <= 100 and '"' not in name else None
 
 
 # Components that never hold events (VCALENDAR and unknown ones may).

@@ -161,6 +161,7 @@ class _Event:
     seen: set[str] = field(default_factory=set)
     inputs: dict[bytes, bytes] = field(default_factory=dict)  # raw name → raw rest, first seen
     busy: bool = False
+    calendar_tz: str | None = None  # X-WR-TIMEZONE: the zone of its floating times
 
 
 class Redactor:
@@ -260,6 +261,7 @@ class Redactor:
     ) -> RedactedEvent | None:
         component = facts.component
         event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))])
+        calendar_tz = event.calendar_tz = component.calendar_tz
         drop = STANDALONE_DROP if standalone else frozenset()
         children = component.children
         inputs, seen, out = event.inputs, event.seen, event.out
@@ -284,6 +286,10 @@ class Redactor:
             name, slot = _SIMPLE_NAMES[raw_name]
             if slot in seen or name in drop:
                 continue
+            if calendar_tz is not None and semi < 0 and _floating_time(simple, colon, name):
+                # Its calendar names the zone (X-WR-TIMEZONE): the general path makes it explicit.
+                self._other_line(component, raw_name, simple[len(raw_name) :], event, drop, floating)
+                continue
             if semi >= 0 and simple.startswith(b"TZID=", semi + 1):
                 tzid = simple[semi + 6 : colon].decode("utf-8", "replace")
                 if tzid in floating:  # the general path drops the parameter
@@ -294,7 +300,8 @@ class Redactor:
                 seen.add(slot)
             out.append(simple + b"\r\n" if len(simple) <= MAX_OCTETS else fold(simple.decode()))
         for exdate in extra_exdates:
-            event.out.append(fold(_render_prop(repair_date(exdate), event.tzids, floating)))
+            excluded = localise(repair_date(exdate), calendar_tz)
+            event.out.append(fold(_render_prop(excluded, event.tzids, floating)))
         if "DTSTART" not in event.seen:
             return None  # never publish an event without its time
         if "DTSTAMP" not in event.seen:
@@ -329,7 +336,7 @@ class Redactor:
             if name not in self.keep:
                 return True
         if name in DATE_PROPS:
-            prop = repair_date(prop)
+            prop = localise(repair_date(prop), event.calendar_tz)
         if not _value_ok(prop):
             return True
         if name in _SLOT:
@@ -495,6 +502,26 @@ def _render_prop(prop: ContentLine, tzids: set[str], floating: frozenset[str]) -
         elif vals[0]:
             kept.append((key, vals))
     return f"{prop.name}{format_params(kept)}:{prop.value}"
+
+
+def localise(prop: ContentLine, calendar_tz: str | None) -> ContentLine:
+    """A floating date-time in a calendar that names its zone (X-WR-TIMEZONE, as Google and
+    others export) gets that zone as TZID, so that every subscriber sees the intended hour
+    rather than the same digits in their own zone. Dates, UTC and zoned times stay as they are."""
+    if calendar_tz is None or prop.name not in DATE_PROPS or "T" not in prop.value:
+        return prop
+    if "Z" in prop.value.upper():
+        return prop
+    if prop.params:
+        value_type = prop.param("VALUE")
+        if prop.param("TZID") is not None or (value_type is not None and value_type.upper() != "DATE-TIME"):
+            return prop
+    return prop._replace(params=prop.params + format_params([("TZID", [calendar_tz])]))
+
+
+def _floating_time(simple: bytes, colon: int, name: str) -> bool:
+    """A simple line (no parameters) holding floating date-times."""
+    return name in DATE_PROPS and simple.find(b"T", colon) >= 0 and simple.find(b"Z", colon) < 0
 
 
 def _fallback_dtstamp(facts: EventFacts) -> str:
