@@ -10,10 +10,11 @@ from pathlib import Path
 import aiohttp
 
 from icalproxy.config.load import load_config
+from icalproxy.config.model import Source
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.state import StateStore
-from icalproxy.fetch import SourceFetcher
+from icalproxy.fetch import Fetched, SourceFetcher, Validators
 from tests.support import ROOT
 
 
@@ -75,3 +76,33 @@ def test_pull_requests_in_a_burst_fetch_at_most_twice(tmp_path: Path) -> None:
             return fetches
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_a_queued_pull_fetches_the_source_as_configured_when_it_starts(tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        async with aiohttp.ClientSession() as session:
+            service = _service(tmp_path, session)
+            urls: list[str] = []
+            original = service.fetcher.fetch
+
+            async def recorded(source: Source, validators: Validators) -> Fetched:
+                urls.append(source.url)
+                await asyncio.sleep(0.05)
+                return await original(source, validators)
+
+            service.fetcher.fetch = recorded  # type: ignore[method-assign]
+            running = asyncio.ensure_future(service.pull("jobs"))
+            await asyncio.sleep(0.01)  # the first pull is fetching
+            queued = asyncio.ensure_future(service.pull("jobs"))
+            await asyncio.sleep(0)
+            office = service.config.sources["office"].url
+            sources = {
+                **service.config.sources,
+                "jobs": dataclasses.replace(service.config.sources["jobs"], url=office),
+            }
+            service.config = dataclasses.replace(service.config, sources=sources)
+            await asyncio.gather(running, queued)
+            return urls
+
+    first, second = asyncio.run(scenario())
+    assert first.endswith("teamup-jobs.ics") and second.endswith("teamup-office.ics")

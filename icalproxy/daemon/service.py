@@ -141,14 +141,14 @@ class FeedService:
     async def pull(self, name: str) -> None:
         """One scheduled pull of one source. Never raises: failures are recorded."""
         status = self.sources.get(name)
-        source = self.config.sources.get(name)
-        if status is None or source is None:
-            return
-        if status.queued:
-            return  # a pull is already waiting to start: it will fetch the newest state anyway
+        if status is None or status.queued:
+            return  # gone, or a pull is already waiting to start: it will fetch the newest state
         status.queued = True
         async with status.lock:
             status.queued = False
+            source = self.config.sources.get(name)  # as configured now, after any wait
+            if source is None or self.sources.get(name) is not status:
+                return
             status.last_attempt = self.clock()
             started = time.perf_counter()
             try:
