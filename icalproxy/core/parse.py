@@ -419,19 +419,8 @@ def repair_date(prop: ContentLine) -> ContentLine:
 
 def _add_event(item: _Open, parsed: ParsedSource) -> None:
     source, problems, component = parsed.source, parsed.problems, item.component
-    start = _content_line("DTSTART", item.dtstart, 0) if item.dtstart is not None else None
-    if start is None:
-        problems.append(Problem(source, component.line, "VEVENT without DTSTART; skipped"))
-        return
-    repaired = repair_date(start)
-    if repaired is not start:
-        line = _line_of(component, item.dtstart_at)
-        problems.append(Problem(source, line, "DTSTART is VALUE=DATE with a time; time dropped"))
-    if not _readable_start(repaired):
-        line = _line_of(component, item.dtstart_at)
-        problems.append(
-            Problem(source, line, f"VEVENT with unreadable DTSTART {start.value[:40]!r}; skipped")
-        )
+    plain = item.dtstart is not None and _plain_start(item.dtstart)
+    if not plain and not _check_start(item, parsed):
         return
     if item.categories:
         component.categories = _categories(item.categories)
@@ -460,6 +449,37 @@ def _add_event(item: _Open, parsed: ParsedSource) -> None:
         return
     previous = entry.overrides.get(key)
     entry.overrides[key] = component if previous is None else newer(previous, component)
+
+
+# ":20261201T080000Z" and the like: a DTSTART that is readable as it stands (the usual case).
+_PLAIN_START = re.compile(rb":" + values.WHEN_SYNTAX.pattern.removesuffix(r"\Z").encode() + rb"\r?")
+_BAD_DAYS = (b"0229", b"0230", b"0231", b"0431", b"0631", b"0931", b"1131")
+
+
+def _plain_start(raw: bytes) -> bool:
+    return _PLAIN_START.fullmatch(raw) is not None and (
+        raw[5:9] not in _BAD_DAYS or values.parse_when(raw[1:].rstrip(b"\r").decode()) is not None
+    )
+
+
+def _check_start(item: _Open, parsed: ParsedSource) -> bool:
+    """Any other DTSTART: repaired if it can be, reported either way; False: skip the event."""
+    source, problems, component = parsed.source, parsed.problems, item.component
+    start = _content_line("DTSTART", item.dtstart, 0) if item.dtstart is not None else None
+    if start is None:
+        problems.append(Problem(source, component.line, "VEVENT without DTSTART; skipped"))
+        return False
+    repaired = repair_date(start)
+    if repaired is not start:
+        line = _line_of(component, item.dtstart_at)
+        problems.append(Problem(source, line, "DTSTART is VALUE=DATE with a time; time dropped"))
+    if not _readable_start(repaired):
+        line = _line_of(component, item.dtstart_at)
+        problems.append(
+            Problem(source, line, f"VEVENT with unreadable DTSTART {start.value[:40]!r}; skipped")
+        )
+        return False
+    return True
 
 
 def _readable_start(start: ContentLine) -> bool:
