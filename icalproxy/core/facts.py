@@ -37,7 +37,6 @@ def description_field(text: str, name: str) -> str | None:
 class EventFacts:
     __slots__ = (
         "_fields",
-        "_preloaded",
         "_span",
         "component",
         "custom",
@@ -50,24 +49,8 @@ class EventFacts:
         self.custom = custom
         self._fields: dict[str, str | None] | None = None
         self._span: tuple[datetime, datetime | None] | None = None
-        self._preloaded: dict[str, ContentLine | None] | None = None
-
-    def preload(self, lines: list[ContentLine], names: frozenset[str]) -> None:
-        """Answer ``first(name)`` for these names from lines already extracted (one pass
-        instead of one per name); ``release()`` drops them again to keep memory flat."""
-        found: dict[str, ContentLine | None] = dict.fromkeys(names)
-        for line in reversed(lines):
-            if line.name in found:
-                found[line.name] = line
-        self._preloaded = found
-
-    def release(self) -> None:
-        self._preloaded = None
 
     def first(self, name: str) -> ContentLine | None:
-        preloaded = self._preloaded
-        if preloaded is not None and name in preloaded:
-            return preloaded[name]
         return self.component.first(name)
 
     @property

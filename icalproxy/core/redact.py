@@ -246,19 +246,6 @@ class Redactor:
         publishes an override as an event of its own. ``floating``: TZIDs with no usable
         definition; their times are passed on as floating.
         """
-        try:
-            return self._redact(facts, uid, standalone, extra_exdates, floating)
-        finally:
-            facts.release()
-
-    def _redact(
-        self,
-        facts: EventFacts,
-        uid: str,
-        standalone: bool,
-        extra_exdates: Iterable[ContentLine],
-        floating: frozenset[str],
-    ) -> RedactedEvent | None:
         component = facts.component
         event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))])
         calendar_tz = event.calendar_tz = component.calendar_tz
