@@ -27,7 +27,8 @@ EVENT = "VEVENT"
 TIMEZONE = "VTIMEZONE"
 MAX_DEPTH = 8
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"  # may fold right after the name
+# The rest of a property line after its name, folds included (a fold may follow the name).
+LINE_REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"
 _SCAN_NAMES = (
     b"BEGIN",
     b"END",
@@ -38,9 +39,9 @@ _SCAN_NAMES = (
     b"CATEGORIES",
     b"X-WR-TIMEZONE",
 )
-_SCAN = re.compile(rb"\n(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
-_SCAN_FIRST = re.compile(rb"(" + b"|".join(_SCAN_NAMES) + rb")" + _REST)
-_ANY = re.compile(rb"\n([A-Za-z0-9-]+)" + _REST)
+_SCAN = re.compile(rb"\n(" + b"|".join(_SCAN_NAMES) + rb")" + LINE_REST)
+_SCAN_FIRST = re.compile(rb"(" + b"|".join(_SCAN_NAMES) + rb")" + LINE_REST)
+_ANY = re.compile(rb"\n([A-Za-z0-9-]+)" + LINE_REST)
 # Possessive (*+): a whole feed is searched, and backtracking over every name costs double.
 _LOWER_NAME = re.compile(rb"\n[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]")
 _LOWER_FIRST = re.compile(rb"(?:\xef\xbb\xbf)?[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]")
@@ -54,10 +55,15 @@ def _name(raw: bytes) -> str:
     return name
 
 
+def name_alternation(names: frozenset[str]) -> bytes:
+    """Property names as a regex alternation, longest first; no names match nothing."""
+    escaped = [re.escape(name.encode()) for name in sorted(names, key=len, reverse=True)]
+    return b"|".join(escaped) if escaped else rb"(?!)"
+
+
 @lru_cache(maxsize=64)
 def _selector(names: frozenset[str]) -> re.Pattern[bytes]:
-    alternation = b"|".join(re.escape(name.encode()) for name in sorted(names, key=len, reverse=True))
-    return re.compile(rb"\n(" + alternation + rb")" + _REST)
+    return re.compile(rb"\n(" + name_alternation(names) + rb")" + LINE_REST)
 
 
 @lru_cache(maxsize=64)

@@ -26,7 +26,14 @@ from icalproxy.core.lines import (
     parse_params,
     unescape_text,
 )
-from icalproxy.core.parse import DATE_PROPS, Component, mention_pattern, repair_date
+from icalproxy.core.parse import (
+    DATE_PROPS,
+    LINE_REST,
+    Component,
+    mention_pattern,
+    name_alternation,
+    repair_date,
+)
 from icalproxy.core.status import client_status
 from icalproxy.core.template import Template, compile_template
 
@@ -112,15 +119,9 @@ _SIMPLE = (
 )
 
 
-_REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"
 # CLASS matters only when it makes an event private; the common public line is not even matched.
 _PUBLIC_CLASS = rb"(?!:PUBLIC\r?\n(?![ \t]))"
 SIMPLE_LINE, INPUT_LINE, OTHER_LINE = 1, 3, 5  # match.lastindex of each kind of line
-
-
-def _alternation(names: frozenset[str]) -> bytes:
-    escaped = [re.escape(name.encode()) for name in sorted(names, key=len, reverse=True)]
-    return b"|".join(escaped) if escaped else rb"(?!)"
 
 
 @lru_cache(maxsize=32)
@@ -129,12 +130,12 @@ def _combined_pattern(
 ) -> re.Pattern[bytes]:
     """One pass over an event. Group 1: a simple valid line, copied as it is. Groups 2–3: name
     and rest of a line only read by the templates. Groups 4–5: any other wanted line."""
-    other = _alternation(others - {"CLASS"})
+    other = name_alternation(others - {"CLASS"})
     if "CLASS" in others:
         other += b"|CLASS" + (_PUBLIC_CLASS if skip_public_class else b"")
     simple = rb"(" + _SIMPLE + rb")"
-    template_only = rb"(" + _alternation(inputs) + rb")" + _REST
-    return re.compile(rb"\n(?:" + simple + rb"|" + template_only + rb"|(" + other + rb")" + _REST + rb")")
+    template_only = rb"(" + name_alternation(inputs) + rb")" + LINE_REST
+    return re.compile(rb"\n(?:" + simple + rb"|" + template_only + rb"|(" + other + rb")" + LINE_REST + rb")")
 
 
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
