@@ -459,12 +459,14 @@ def _add_event(item: _Open, parsed: ParsedSource) -> None:
 
 # ":20261201T080000Z" and the like: a DTSTART that is readable as it stands (the usual case).
 _PLAIN_START = re.compile(rb":" + values.WHEN_SYNTAX.pattern.removesuffix(r"\Z").encode() + rb"\r?")
-_BAD_DAYS = (b"0229", b"0230", b"0231", b"0431", b"0631", b"0931", b"1131")
+# Month-days that may not exist (Feb 29 exists in leap years): only these need a full date check.
+_DOUBTFUL_DAYS = ("0229", "0230", "0231", "0431", "0631", "0931", "1131")
+_DOUBTFUL_DAYS_RAW = tuple(day.encode() for day in _DOUBTFUL_DAYS)
 
 
 def _plain_start(raw: bytes) -> bool:
     return _PLAIN_START.fullmatch(raw) is not None and (
-        raw[5:9] not in _BAD_DAYS or values.parse_when(raw[1:].rstrip(b"\r").decode()) is not None
+        raw[5:9] not in _DOUBTFUL_DAYS_RAW or values.parse_when(raw[1:].rstrip(b"\r").decode()) is not None
     )
 
 
@@ -495,8 +497,7 @@ def _readable_start(start: ContentLine) -> bool:
     if value_type is not None and value_type.upper() == "DATE":
         return values.DATE_SYNTAX.match(value) is not None and values.parse_when(value) is not None
     return values.WHEN_SYNTAX.match(value) is not None and (
-        value[4:8] not in ("0229", "0230", "0231", "0431", "0631", "0931", "1131")
-        or values.parse_when(value) is not None
+        value[4:8] not in _DOUBTFUL_DAYS or values.parse_when(value) is not None
     )
 
 

@@ -343,12 +343,13 @@ class Redactor:
             return self._busy_lines
         raw = event.inputs
         status_raw = raw.get(self.status_name) if self.profile.show_status else None
-        status_key: object = status_raw
+        description_status = None
         if status_raw is None and self.status_in_description:
-            status_key = ("description", self._description_status(facts, raw.get(b"DESCRIPTION")))
+            description_status = self._description_status(facts, raw.get(b"DESCRIPTION"))
         key = (
             raw.get(b"SUMMARY"),
-            status_key,
+            status_raw,
+            description_status,
             raw.get(b"LOCATION"),
             raw.get(b"DESCRIPTION") if self.uses_description else None,
             facts.categories if self.profile.categories != "drop" else None,
@@ -357,10 +358,11 @@ class Redactor:
         if cached is None:
             if len(self._rendered) > 20_000:
                 self._rendered.clear()
-            if status_raw is not None:
-                status: str | None = self._text(facts, self.status_name, status_raw).strip()
-            else:
-                status = status_key[1] if isinstance(status_key, tuple) else None
+            status = (
+                self._text(facts, self.status_name, status_raw).strip()
+                if status_raw is not None
+                else description_status
+            )
             lines = self._render_fields(facts, event, status)
             cached = self._rendered[key] = b"".join(fold(line) for line in lines)
         return cached
