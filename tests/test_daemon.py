@@ -376,6 +376,23 @@ def test_a_large_feed_is_sent_whole_to_concurrent_clients(
     assert "http_handler_crashed" not in daemon.log()
 
 
+def test_every_response_carries_the_security_headers(setup: tuple[Path, Upstream], daemon: Daemon) -> None:
+    config, _ = setup
+    token = create_token(config, "acme")
+    daemon.start()
+    etag = http(feed_url(daemon, token))[1]["ETag"]
+    for status, headers, _ in (
+        http(feed_url(daemon, token), {"If-None-Match": etag}),
+        http(f"{daemon.base}/feed/{'A' * 43}.ics"),
+        http(f"{daemon.base}/nothing"),
+        http(f"{daemon.base}/healthz"),
+        http(f"{daemon.base}/metrics"),
+    ):
+        assert status in (200, 304, 404)
+        assert headers["Referrer-Policy"] == "no-referrer", status
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+
+
 def test_no_secret_in_health_metrics_or_error_pages(setup: tuple[Path, Upstream], daemon: Daemon) -> None:
     config, upstream = setup
     token = create_token(config, "acme")

@@ -39,15 +39,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def add_routes(app: web.Application) -> None:
+    app.on_response_prepare.append(_security_headers)
     app.router.add_get("/feed/{token:" + TOKEN_PATTERN + "}.ics", serve_feed, name="feed")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics, name="metrics")
 
 
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, just before its headers go out (streamed ones included)."""
+    response.headers.update(SECURITY_HEADERS)
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Security headers, request metrics and an access log that names routes, not paths."""
+    """Request metrics and an access log that names routes, not paths."""
     started = time.perf_counter()
     route = request.match_info.route.name or "unmatched"
     try:
@@ -57,7 +63,6 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("http_handler_crashed", route=route)
         response = web.Response(status=500, text="internal error\n")
-    response.headers.update(SECURITY_HEADERS)
     request.app[METRICS].requests[(route, response.status)] += 1
     log.info(
         "http_request",
@@ -97,7 +102,6 @@ async def _feed_response(request: web.Request, version: FeedVersion, config: Con
         "Last-Modified": formatdate(version.last_modified, usegmt=True),
         "Cache-Control": f"private, max-age={config.server.max_age}",
         "Content-Disposition": f'inline; filename="{version.name}.ics"',
-        **SECURITY_HEADERS,  # here too: a streamed response has sent its headers before the middleware
     }
     if config.server.gzip:
         headers["Vary"] = "Accept-Encoding"
