@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -27,6 +28,14 @@ NOW = datetime(2026, 11, 25, 12, 0)
 def need_shared(path: Path) -> None:
     if not path.exists():
         pytest.skip(f"{path} is absent: ../shared (corpus and tools) is not next to the project")
+
+
+def parser_missing(reason: str) -> NoReturn:
+    """A real client parser is not installed: skip on a developer's machine, fail in CI (``CI``
+    set), where scripts/test.sh has installed them all and a skip would hide a lost check."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must run every real-client check")
+    pytest.skip(f"{reason} (run ../shared/tools/feedcheck/setup.sh)")
 
 
 @cache
