@@ -152,6 +152,18 @@ def http(
         return error.code, dict(error.headers), error.read()
 
 
+def raw_get(port: int, target: str) -> tuple[int, bytes]:
+    """GET ``target`` exactly as written (no client-side normalisation of ``..`` or escapes):
+    the status and the whole response."""
+    request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request.encode("latin-1"))
+        response = b""
+        while chunk := connection.recv(65536):
+            response += chunk
+    return int(response.split(b" ", 2)[1]), response
+
+
 class Daemon:
     """``icalproxy serve`` as a subprocess; its log is kept for inspection."""
 
