@@ -45,7 +45,8 @@ class UpstreamState:
 
     body: bytes = b""
     mode: str = "ok"  # ok, 500, 503, timeout, trickle, html, empty, truncated, invalid-utf8,
-    #                   huge, gzip-bomb, redirect-loop, refuse
+    #                   huge, gzip-bomb, redirect-loop, shrink-90 (tests switch to a dead port
+    #                   for "connection refused")
     last_modified: float = field(default_factory=time.time)
     requests: int = 0
     conditional_hits: int = 0
@@ -118,6 +119,14 @@ class Upstream:
             return web.Response(body=b"", content_type="text/calendar")
         if mode == "truncated":
             return web.Response(body=state.body[: len(state.body) // 2], content_type="text/calendar")
+        if mode == "shrink-90":  # a valid calendar that lost nine tenths of its events
+            events = state.body.split(b"BEGIN:VEVENT")
+            kept = events[: 1 + (len(events) - 1) // 10]
+            body = b"BEGIN:VEVENT".join(kept).split(b"END:VEVENT")
+            return web.Response(
+                body=b"END:VEVENT".join(body[:-1]) + b"END:VEVENT\r\nEND:VCALENDAR\r\n",
+                content_type="text/calendar",
+            )
         if mode == "invalid-utf8":
             return web.Response(
                 body=state.body.replace(b"SUMMARY:", b"SUMMARY:\xff\xfe", 1), content_type="text/calendar"

@@ -161,7 +161,9 @@ class FeedService:
                 self._failed(status, f"internal error: {type(exc).__name__}")
                 return
             if fetched.not_modified or fetched.body is None:
+                # Unchanged since the last good version: a shrink that was being held is gone.
                 status.last_success, status.last_error, status.failures = self.clock(), None, 0
+                status.held_pulls, status.held_events = 0, None
                 self.metrics.fetch(name, "not_modified", time.perf_counter() - started)
                 log.info("source_not_modified", source=name)
                 return
