@@ -1,5 +1,6 @@
 """Hypothesis mutates real fixtures (truncate, duplicate, reorder, random folds, random bytes,
-huge lines, deep nesting, thousands of properties): the pipeline never raises, never hangs,
+huge lines, deep nesting, thousands of properties, costly recurrence rules): the pipeline
+never raises, never hangs,
 never lets a SECRET through the client and busy profiles, and its output stays well-formed."""
 
 from __future__ import annotations
@@ -44,15 +45,24 @@ def _bases() -> list[list[bytes]]:
 BASES = _bases()
 
 
+OPERATIONS = ["truncate", "duplicate", "reorder", "delete", "bytes", "huge", "nest", "many", "lower", "rrule"]
+rrules = st.builds(
+    lambda freq, count, interval, by: f"RRULE:FREQ={freq};COUNT={count};INTERVAL={interval}{by}".encode(),
+    st.sampled_from(["SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"]),
+    st.sampled_from([1, 3, 52, 10_000, 100_000_000]),
+    st.integers(1, 1000),
+    st.sampled_from(
+        ["", ";BYMONTH=2;BYMONTHDAY=30", ";BYMONTHDAY=31;BYMONTH=4,6", ";BYYEARDAY=366;BYMONTH=1",
+         ";BYSETPOS=-1;BYDAY=MO", ";BYWEEKNO=53;BYDAY=SU", ";BYHOUR=25", ";BYDAY=+5MO"]
+    ),
+)
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
     lines = list(draw(st.sampled_from(BASES)))
     for _ in range(draw(st.integers(0, 6))):
-        op = draw(
-            st.sampled_from(
-                ["truncate", "duplicate", "reorder", "delete", "bytes", "huge", "nest", "many", "lower"]
-            )
-        )
+        op = draw(st.sampled_from(OPERATIONS))
         at = draw(st.integers(0, max(len(lines) - 1, 0)))
         if op == "truncate":
             lines = lines[:at]
@@ -78,6 +88,8 @@ def mutated(draw: st.DrawFn) -> bytes:
             lines[at:at] = [b"BEGIN:X-DEEP"] * depth + [b"X-IN:1"] + [b"END:X-DEEP"] * depth
         elif op == "many":
             lines[at:at] = [b"X-MANY-%d:value %d" % (i, i) for i in range(draw(st.integers(100, 5000)))]
+        elif op == "rrule":
+            lines.insert(at, draw(rrules))
         elif op == "lower" and lines:
             name, sep, rest = lines[at].partition(b":")
             lines[at] = name.lower() + sep + rest

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import icalendar
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from icalproxy.core.pipeline import build_feeds
 from tests.support import NOW, build, calendar, rules_from, structure_problems, unfolded
@@ -194,6 +198,85 @@ def test_window_covers_recurring_series_until_their_end() -> None:
     text = "sources: {s: {url: s.ics}}\nfeeds: {f: {title: F, where: {window: {past: 30d}}}}\n"
     body = build(text, s=source).feeds["f"].body
     assert {str(e["UID"]) for e in events(body)} == {"old-but-recurring", "forever"}
+
+
+COSTLY_RULES = (
+    "FREQ=DAILY;COUNT=10;BYMONTH=2;BYMONTHDAY=30",  # never matches: dateutil walks to 9999
+    "FREQ=YEARLY;COUNT=5;BYMONTH=4;BYMONTHDAY=31",
+    "FREQ=SECONDLY;COUNT=100000000",  # 3 years of seconds before it ends
+    "FREQ=MINUTELY;COUNT=9;BYMONTH=2;BYMONTHDAY=31",
+)
+
+
+def test_costly_count_rules_are_cut_short_reported_and_kept() -> None:
+    """A COUNT rule that would take dateutil seconds or hours to expand is given up after its
+    steps: the series counts as open-ended (kept by `window`), and the report names its line.
+    80 of them overdraw the run's total, so the cheap rule after them is cut as well, while
+    the one before them was expanded exactly (and left out: it ended long ago)."""
+    costly = [
+        f"UID:costly-{i}\nDTSTART:20150101T100000Z\nRRULE:{rule}\nSUMMARY:Costly {i}"
+        for i, rule in enumerate(COSTLY_RULES * 20)
+    ]
+    source = calendar(
+        "UID:old-and-done\nDTSTART:20250101T080000Z\nRRULE:FREQ=DAILY;COUNT=3",
+        *costly,
+        "UID:running\nDTSTART:20250101T080000Z\nRRULE:FREQ=DAILY;COUNT=900",
+    )
+    text = "sources: {s: {url: s.ics}}\nfeeds: {f: {title: F, where: {window: {past: 30d}}}}\n"
+    result = build(text, s=source)
+    uids = {str(e["UID"]) for e in events(result.feeds["f"].body)}
+    assert uids == {f"costly-{i}" for i in range(80)} | {"running"}
+    cut = [p for p in result.report.problems if "RRULE too costly" in p.message]
+    assert len(cut) == 81 and len({p.line for p in cut}) == 81
+    assert str(cut[0]).startswith("s:9:")  # the first costly event's BEGIN:VEVENT
+
+
+def test_rule_steps_count_the_periods_dateutil_walks() -> None:
+    """The budget must see dateutil's inner loop, not only what it yields: a rule that never
+    matches yields nothing at all."""
+    from datetime import datetime
+
+    from icalproxy.core.values import RecurrenceBudget, RecurrenceTooCostly, rrule_end
+
+    budget = RecurrenceBudget(per_rule=1000, total=5000)
+    with pytest.raises(RecurrenceTooCostly):
+        rrule_end("FREQ=DAILY;COUNT=10;BYMONTH=2;BYMONTHDAY=30", datetime(2026, 1, 1), NOW, budget)
+    assert 1000 < 5000 - budget.left <= 1001
+    for _ in range(4):  # the rest of the run's total, then nothing
+        with pytest.raises(RecurrenceTooCostly):
+            rrule_end("FREQ=DAILY;COUNT=10;BYMONTH=4;BYMONTHDAY=31", datetime(2026, 1, 1), NOW, budget)
+    with pytest.raises(RecurrenceTooCostly):
+        rrule_end("FREQ=DAILY;COUNT=2", datetime(2015, 1, 1), NOW, budget)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    freq=st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY", "HOURLY"]),
+    count=st.integers(1, 60),
+    interval=st.integers(1, 4),
+    by=st.sampled_from(
+        ["", ";BYDAY=MO,WE,FR", ";BYMONTHDAY=1,15,31", ";BYMONTH=2,6;BYDAY=-1SU", ";BYHOUR=9,17"]
+    ),
+    start=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1)),
+)
+def test_rule_end_agrees_with_dateutil(
+    freq: str, count: int, interval: int, by: str, start: datetime
+) -> None:
+    """Counted expansion is dateutil's own: the same last occurrence, or the same first one
+    after the limit."""
+    from dateutil.rrule import rrulestr
+
+    from icalproxy.core.values import RecurrenceBudget, rrule_end
+
+    start = start.replace(microsecond=0)
+    rule = f"FREQ={freq};COUNT={count};INTERVAL={interval}{by}"
+    try:
+        occurrences = list(rrulestr(rule, dtstart=start))
+    except ValueError:  # e.g. an INTERVAL that never reaches a BYHOUR: unreadable, so None
+        occurrences = []
+    after = [o for o in occurrences if o > NOW]
+    expected = after[0] if after else (occurrences[-1] if occurrences else None)
+    assert rrule_end(rule, start, NOW, RecurrenceBudget(per_rule=10**7, total=10**7)) == expected
 
 
 CLIENT_EVENT = calendar(

@@ -40,13 +40,21 @@ class EventFacts:
         "_span",
         "component",
         "custom",
+        "recurrence",
         "source",
     )
 
-    def __init__(self, component: Component, source: str, custom: CustomFields) -> None:
+    def __init__(
+        self,
+        component: Component,
+        source: str,
+        custom: CustomFields,
+        recurrence: values.RecurrenceBudget | None = None,
+    ) -> None:
         self.component = component
         self.source = source
         self.custom = custom
+        self.recurrence = recurrence if recurrence is not None else values.RecurrenceBudget()
         self._fields: dict[str, str | None] | None = None
         self._span: tuple[datetime, datetime | None] | None = None
 
@@ -85,7 +93,8 @@ class EventFacts:
         return description_field(self.text("DESCRIPTION"), name)
 
     def span(self, horizon: datetime) -> tuple[datetime, datetime | None]:
-        """(first start, last end or None when unbounded); COUNT rules expanded to ``horizon``."""
+        """(first start, last end or None when unbounded). COUNT rules are expanded only until
+        an occurrence after ``horizon``: that end is then a lower bound, past the horizon."""
         if self._span is None:
             self._span = self._compute_span(horizon)
         return self._span
@@ -110,7 +119,11 @@ class EventFacts:
         last_start: datetime | None = start
         rrule = component.first("RRULE")
         if rrule is not None:
-            last_start = values.rrule_end(rrule.value, start, horizon)
+            try:
+                last_start = values.rrule_end(rrule.value, start, horizon, self.recurrence)
+            except values.RecurrenceTooCostly:
+                self.recurrence.cut.append((self.source, component.line))
+                return start, None
         for rdate in component.all("RDATE"):
             for item in rdate.value.split(","):
                 moment = values.parse_when(item.partition("/")[0])

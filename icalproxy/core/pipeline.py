@@ -24,6 +24,7 @@ from icalproxy.core.render import etag_of, render_calendar
 from icalproxy.core.report import FeedReport, Problem, RunReport
 from icalproxy.core.route import Predicate, compile_where, required_subcalendars
 from icalproxy.core.timezones import builtin_timezone, render_timezone
+from icalproxy.core.values import RecurrenceBudget
 
 GOOGLE_MAX_BYTES = 1_000_000  # Google Calendar gives up on subscribed feeds above about this size
 
@@ -76,6 +77,10 @@ def render_feeds(
     for source in sources.values():
         run.report.problems.extend(source.problems)
         run.report.source_events[source.source] = source.vevents
+    run.report.problems.extend(
+        Problem(source, line, "RRULE too costly to expand; `window` treats the series as open-ended")
+        for source, line in run.recurrence.cut
+    )
     return BuildResult(outputs, run.report)
 
 
@@ -88,6 +93,7 @@ class _Run:
         self.now = now
         self.report = RunReport()
         self._facts: dict[int, EventFacts] = {}
+        self.recurrence = RecurrenceBudget()
         self._redactors: dict[str, Redactor] = {}
         self._redacted: dict[str, dict[int, RedactedEvent | None]] = {}  # profile → id → event
         self._index: dict[str, dict[str, list[Series]]] = {}
@@ -295,7 +301,9 @@ class _Run:
         key = id(component)
         facts = self._facts.get(key)
         if facts is None:
-            facts = self._facts[key] = EventFacts(component, source, self.rules.custom_fields)
+            facts = self._facts[key] = EventFacts(
+                component, source, self.rules.custom_fields, self.recurrence
+            )
         return facts
 
     def _redactor(self, profile_name: str) -> Redactor:

@@ -8,7 +8,7 @@ instead of testing every event against every feed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from icalproxy.config.model import (
     AllOf,
@@ -25,7 +25,6 @@ from icalproxy.core.facts import EventFacts
 
 Predicate = Callable[[EventFacts], bool]
 MAX_MATCH_CHARS = 2000  # regexes never see more than this, which bounds their time
-_FAR = timedelta(days=366 * 10)
 
 
 def compile_where(condition: Condition | None, now: datetime) -> Predicate:
@@ -55,10 +54,10 @@ def _compile(condition: Condition, now: datetime) -> Predicate:
         case Window(past=past, future=future):
             low = now - past if past is not None else None
             high = now + future if future is not None else None
-            horizon = (high or now) + _FAR
-
             def window(facts: EventFacts) -> bool:
-                start, end = facts.span(horizon)
+                # Spans are shared by every feed: expanding COUNT rules up to ``now`` suffices
+                # for any window, as ``low`` is never after it.
+                start, end = facts.span(now)
                 if high is not None and start > high:
                     return False
                 return not (low is not None and end is not None and end < low)

@@ -8,7 +8,11 @@ spares a time-zone database lookup per event.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import cache
+from types import FunctionType
+from typing import Any
 
 _DATE = re.compile(r"(\d{4})(\d{2})(\d{2})\Z")
 _DATETIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z?\Z")
@@ -95,22 +99,107 @@ def valid_rrule(value: str) -> bool:
     return len(freq) == 1 and freq[0][5:] in _FREQS and not ("UNTIL" in names and "COUNT" in names)
 
 
-def rrule_end(rrule: str, start: datetime, limit: datetime) -> datetime | None:
-    """Last occurrence start of a rule (None: unbounded); COUNT expanded up to ``limit``."""
+class RecurrenceBudget:
+    """Steps of COUNT-rule expansion one run may spend: a step is one period dateutil looks at
+    (a day or a week; a month counts 2, a year 20) or one occurrence it yields. A rule that
+    never matches makes dateutil walk to the year 9999, and ``FREQ=SECONDLY;COUNT=100000000``
+    yields for ever, so each rule gets ``per_rule`` steps and the run ``total``. Past either,
+    the caller treats the series as open-ended and records its place in ``cut``."""
+
+    __slots__ = ("cut", "left", "per_rule")
+
+    def __init__(self, per_rule: int = 20_000, total: int = 1_000_000) -> None:
+        self.per_rule = per_rule
+        self.left = total
+        self.cut: list[tuple[str, int]] = []  # (source, line) of each series cut short
+
+
+class RecurrenceTooCostly(Exception):
+    """A rule needed more steps than its budget allowed."""
+
+
+class _Steps:
+    """The steps a single rule may still take."""
+
+    __slots__ = ("budget", "left")
+
+    def __init__(self, budget: RecurrenceBudget) -> None:
+        self.budget = budget
+        self.left = min(budget.per_rule, budget.left)
+
+    def take(self, weight: int = 1) -> None:
+        self.left -= weight
+        self.budget.left -= weight
+        if self.left < 0:
+            raise RecurrenceTooCostly
+
+
+def rrule_end(rrule: str, start: datetime, limit: datetime, budget: RecurrenceBudget) -> datetime | None:
+    """The last occurrence start of a rule, or its first one after ``limit`` (enough to tell
+    that the series reaches past it); None when unbounded or unreadable. Raises
+    RecurrenceTooCostly when ``budget`` runs out first."""
     fields = dict(part.split("=", 1) for part in rrule.upper().split(";") if "=" in part)
     if "UNTIL" in fields:
         return parse_when(fields["UNTIL"])
     if "COUNT" not in fields:
         return None
-    from dateutil.rrule import rrulestr  # type: ignore[import-untyped]  # noqa: PLC0415  (COUNT only)
+    from dateutil.rrule import rrule as Rule  # type: ignore[import-untyped]  # noqa: PLC0415
+    from dateutil.rrule import rrulestr  # noqa: PLC0415  (COUNT only)
 
+    steps = _Steps(budget)
+    last: datetime | None = None
     try:
         rule = rrulestr(rrule, dtstart=start, cache=False)
-        last: datetime | None = None
-        for occurrence in rule.xafter(start - timedelta(seconds=1), count=int(fields["COUNT"])):
+        if not isinstance(rule, Rule):
+            return None
+        for occurrence in _counted_iteration()(rule, steps):
+            steps.take()
             if occurrence > limit:
-                return occurrence  # type: ignore[no-any-return]
+                return occurrence
             last = occurrence
     except (ValueError, TypeError, OverflowError):
         return None
     return last
+
+
+@cache
+def _counted_iteration() -> Callable[[Any, _Steps], Iterator[datetime]]:
+    """dateutil's own ``rrule._iter``, run with its period helper counting every period it
+    looks at: the loop that walks to year 9999 for a rule that never matches then stops
+    after the rule's steps. Where dateutil's internals differ, only occurrences are counted."""
+    import dateutil.rrule as module  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    code = module.rrule._iter.__code__
+    info = getattr(module, "_iterinfo", None)
+    if info is None or "_iterinfo" not in code.co_names:
+        return lambda rule, steps: iter(rule)
+
+    class CountingInfo(info):  # type: ignore[misc,valid-type]
+        def __init__(self, rule: Any) -> None:
+            super().__init__(rule)
+            self.steps: _Steps = rule._icalproxy_steps
+
+        # Weighted by what a period costs: a year's day set is about 20 days' worth.
+        def ydayset(self, *args: int) -> Any:
+            self.steps.take(20)
+            return super().ydayset(*args)
+
+        def mdayset(self, *args: int) -> Any:
+            self.steps.take(2)
+            return super().mdayset(*args)
+
+        def wdayset(self, *args: int) -> Any:
+            self.steps.take()
+            return super().wdayset(*args)
+
+        def ddayset(self, *args: int) -> Any:
+            self.steps.take()
+            return super().ddayset(*args)
+
+    counted = FunctionType(code, {**vars(module), "_iterinfo": CountingInfo}, "_counted_iter")
+
+    def iterate(rule: Any, steps: _Steps) -> Iterator[datetime]:
+        rule._icalproxy_steps = steps
+        return counted(rule)  # type: ignore[no-any-return]
+
+    return iterate
