@@ -86,3 +86,57 @@ def test_rules_files_merge_and_duplicates_across_files_are_errors(tmp_path: Path
 def test_yaml_is_loaded_safely() -> None:
     with pytest.raises(ConfigError):
         parse_yaml("x: !!python/object/apply:os.system ['true']\n", "evil.yaml", {})
+
+
+EXPLOSIVE = [
+    r"(a+)+$",  # nested quantifiers
+    r"(\w+\s?)+$",  # … also when the inner one is followed by an optional part
+    r"([a-z]+\.?)+@",
+    r"((ab)*)+",
+    r"(a|aa)+$",  # a repeated alternation whose branches start alike
+    r"(?:x|xy)*z",
+    r"(.*,){20}x",  # nested, the outer bounded but large
+    r".*a.*b.*c",  # three wildcards in a row
+]
+HARMLESS = [
+    r"(?i)maintenance",
+    r"(?i)boiler.*service",  # two wildcards are fine
+    r"^(Client|Kunde): ",
+    r"(?:foo|bar)+",  # branches that start differently
+    r"(?:\s|-)+",
+    r"(\d{1,2}\.){3}\d{1,2}",  # small bounds
+    r"(?>\w+\s?)+$",  # atomic and possessive parts never backtrack
+    r"(\w++\s?)+$",
+    r"[^@\s]+@[^@\s]+",
+    r"(?i)\b(cost|price|€)\b",
+]
+
+
+@pytest.mark.parametrize("regex", EXPLOSIVE + HARMLESS)
+def test_explosive_regexes_are_rejected_at_check_time(regex: str, tmp_path: Path) -> None:
+    """Every place a rule takes a regex is guarded: summary, field and description lines."""
+    import time
+
+    config_file = tmp_path / "c.yaml"
+    quoted = regex.replace("'", "''")
+    config_file.write_text(
+        "sources:\n  s: {url: x.ics}\n"
+        "profiles:\n"
+        f"  p: {{extends: client, drop_description_lines: ['{quoted}']}}\n"
+        "feeds:\n"
+        f"  a: {{title: A, profile: p, where: {{summary: '{quoted}'}}}}\n"
+        f"  b: {{title: B, where: {{field: {{name: Status, regex: '{quoted}'}}}}}}\n"
+    )
+    if regex in HARMLESS:
+        config = load_config(config_file, env={})
+        pattern = config.rules.profiles["p"].drop_description_lines[0]
+        started = time.perf_counter()
+        for text in ("a" * 2000 + "!", "ab" * 1000, "x " * 1000 + "!", "1." * 1000):
+            pattern.search(text)
+        assert time.perf_counter() - started < 5  # a hang guard, not a benchmark: ms expected
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file, env={})
+    problems = caught.value.problems
+    assert [problem.split(":")[1] for problem in problems] == ["4", "6", "7"], problems
+    assert all("backtracking" in problem or "wildcards" in problem for problem in problems)

@@ -38,6 +38,7 @@ from icalproxy.config.model import (
     SummaryMatch,
     Window,
 )
+from icalproxy.config.regex_guard import backtracking_risk
 from icalproxy.core.template import TemplateError, compile_template
 from icalproxy.errors import ConfigError
 
@@ -55,7 +56,6 @@ _SIZE_UNITS = {
     "GIB": 2**30,
 }
 # A group that ends in a quantifier and is itself quantified: (a+)+, (x*y*)*, (\w+\s?)+ …
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,?\d*\})\)[+*{]")
 MAX_REGEX_LENGTH = 500
 
 CONFIG_KEYS = {
@@ -168,18 +168,16 @@ class _Checker:
         if len(text) > MAX_REGEX_LENGTH:
             self.fail(node, f"{what} is longer than {MAX_REGEX_LENGTH} characters")
             return None
-        if _NESTED_QUANTIFIER.search(text):
-            self.fail(
-                node,
-                f"{what} {text!r} nests quantifiers (catastrophic backtracking); "
-                "rewrite it without a repeated group that itself repeats",
-            )
-            return None
         try:
-            return re.compile(text)
+            compiled = re.compile(text)
         except re.error as exc:
             self.fail(node, f"{what} is not a valid regular expression: {exc}")
             return None
+        risk = backtracking_risk(text)
+        if risk is not None:
+            self.fail(node, f"{what} {text!r} {risk}")
+            return None
+        return compiled
 
     def template(self, node: Located, what: str) -> str | None:
         text = self.string(node, what, empty=True)
