@@ -191,7 +191,8 @@ class Daemon:
         self.log_path = workdir / f"daemon-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, wait_ready: bool = True) -> Daemon:
+    def start(self, wait_ready: bool = True, wait_up: bool = True) -> Daemon:
+        """Spawn the daemon; wait until it listens (``wait_up``) and is ready (``wait_ready``)."""
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
@@ -211,6 +212,8 @@ class Daemon:
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+        if not wait_up:
+            return self
         wait_until(self._up, timeout=20, what="daemon listening")
         if wait_ready:
             wait_until(lambda: self.ready()[0] == 200, timeout=20, what="daemon ready")

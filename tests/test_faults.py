@@ -153,8 +153,9 @@ def test_alternating_good_and_bad_upstream(upstream: Upstream, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_kill_9_during_renders_and_state_writes(upstream: Upstream, tmp_path: Path) -> None:
-    """100 times: pull a changed upstream (render + atomic state writes), kill -9 at a random
-    moment, restart with the upstream down: the feed served is one that existed, whole."""
+    """100 times: start on a changed upstream (restore, pull, render, atomic state writes) and
+    kill -9 at a random moment of that cycle, measured first; every tenth time, restart with
+    the upstream down: the feed served is one that existed, whole."""
     big, _ = generated_feed(3000, seed=5)
     bodies = [big, big.replace(b"Install heat pump", b"Install heat pumps")]
     config, token, daemon = start_on_good_upstream(
@@ -163,24 +164,33 @@ def test_kill_9_during_renders_and_state_writes(upstream: Upstream, tmp_path: Pa
     url = f"{daemon.base}/feed/{token}.ics"
     seen = {http(url)[2]}
     daemon.stop()
+    upstream.state.set_body(bodies[1])
+    started = time.monotonic()
+    daemon = Daemon(config, tmp_path).start(wait_up=False)
+    wait_until(lambda: '"state_restored"' in daemon.log(), timeout=60, what="state restored")
+    restored = time.monotonic() - started  # the interpreter's start-up is not what is tested
+    wait_until(lambda: _cycle_done(daemon.log()), timeout=60, what="one whole start-up cycle")
+    cycle = time.monotonic() - started
+    daemon.stop()
     rng = random.Random(1)
     kills = 0
     moments: Counter[str] = Counter()
     for index in range(100):
         upstream.state.mode = "ok"
         upstream.state.set_body(bodies[(index + 1) % 2])
-        daemon = Daemon(config, tmp_path).start(wait_ready=False)
-        wait_until(lambda d=daemon: http(d.base + "/healthz")[0] == 200, what="up")
-        time.sleep(rng.uniform(0.0, 0.3))  # start-up pull, render and state writes run now
+        daemon = Daemon(config, tmp_path).start(wait_up=False)
+        time.sleep(rng.uniform(restored * 0.8, cycle * 1.1))  # restore, pull, render, writes
         daemon.stop(signal.SIGKILL)
         kills += 1
         log = daemon.log()
         moments[
             "after feeds written"
-            if '"feeds_rendered"' in log.split('"source_updated"')[-1]
+            if _cycle_done(log)
             else "after source written, before feeds"
             if '"source_updated"' in log
-            else "before source written"
+            else "after state restored, before source written"
+            if '"state_restored"' in log
+            else "before state restored"
         ] += 1
         assert state_files_are_whole(tmp_path) == [], f"after kill {index}"
         if index % 10 == 9:  # restart with the upstream down: served from state at once
@@ -192,5 +202,10 @@ def test_kill_9_during_renders_and_state_writes(upstream: Upstream, tmp_path: Pa
             assert body.startswith(b"BEGIN:VCALENDAR\r\n") and body.endswith(b"END:VCALENDAR\r\n")
             assert len(seen) <= 3, "only versions that existed are served"
     assert kills == 100
-    print(f"\nkill -9 moments: {dict(moments)}")
-    assert len(moments) >= 2, moments  # the kills really landed at different stages
+    print(f"\nkill -9 moments (restored at {restored:.2f}s, done at {cycle:.2f}s): {dict(moments)}")
+    assert len(moments) >= 3, moments  # the kills really landed at different stages
+
+
+def _cycle_done(log: str) -> bool:
+    """Whether the pulled source has been written and the feeds rendered from it and written."""
+    return '"feeds_rendered"' in log.split('"source_updated"', 1)[1] if '"source_updated"' in log else False
