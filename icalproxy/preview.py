@@ -29,11 +29,16 @@ class Occurrence:
     recurrence: str
 
 
-def occurrences(body: bytes, start: datetime, days: int) -> list[Occurrence]:
+MAX_SHOWN = 500  # occurrences listed; a FREQ=SECONDLY rule would otherwise print millions
+
+
+def occurrences(body: bytes, start: datetime, days: int, limit: int = MAX_SHOWN) -> list[Occurrence]:
+    """The first ``limit`` occurrences in the window, in time order (one more tells that the
+    list was cut): read lazily, so a rule with millions of occurrences costs only those."""
     calendar = icalendar.Calendar.from_ical(body)
     found = []
-    window = recurring_ical_events.of(calendar).between(start, start + timedelta(days=days))
-    for event in window:
+    pages = recurring_ical_events.of(calendar).paginate(limit + 1, start, start + timedelta(days=days))
+    for event in next(iter(pages), ()):
         rid = event.get("RECURRENCE-ID")
         found.append(
             Occurrence(
@@ -109,7 +114,7 @@ def agenda(
     items = occurrences(body, now, days)
     if not items:
         lines.append("  (nothing in this window)")
-    for item in items:
+    for item in items[:MAX_SHOWN]:
         lines.append(f"{_when(item)}  {item.summary}")
         if item.description:
             lines.extend(f"    | {text}" for text in item.description.splitlines())
@@ -123,6 +128,8 @@ def agenda(
         removed = removed_properties(internal, shown_by_uid.get(item.uid, set()))
         if removed:
             lines.append(f"    removed: {', '.join(removed)}")
+    if len(items) > MAX_SHOWN:
+        lines.append(f"… more occurrences in this window; only the first {MAX_SHOWN} are shown")
     return lines
 
 

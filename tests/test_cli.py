@@ -124,3 +124,22 @@ def test_failing_source_is_reported_with_exit_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "source gone: file not found" in result.stderr
     assert "not rendered: no data yet from gone" in result.stdout
+
+
+def test_preview_lists_at_most_500_occurrences(tmp_path: Path) -> None:
+    """A rule with millions of occurrences in the window is read lazily and cut, with a note."""
+    from tests.support import calendar
+
+    (tmp_path / "s.ics").write_bytes(
+        calendar(
+            "UID:every-second\nDTSTAMP:20261101T000000Z\nDTSTART:20261126T100000Z\n"
+            "RRULE:FREQ=SECONDLY;COUNT=100000000\nSUMMARY:Tick",
+            "UID:later\nDTSTAMP:20261101T000000Z\nDTSTART:20261127T100000Z\nSUMMARY:Later",
+        )
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("sources:\n  s: {url: s.ics}\nfeeds:\n  a: {title: A}\n")
+    result = run("preview", "--config", str(config), "--feed", "a", "--now", "2026-11-25", "--days", "30")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("  Tick\n") == 500
+    assert "only the first 500 are shown" in result.stdout
