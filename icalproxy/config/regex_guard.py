@@ -129,7 +129,7 @@ def _overlapping_branches(nodes: list[Node]) -> bool:
 def _first(nodes: list[Node]) -> set[int] | _Broad | None:
     """The characters ``nodes`` can start with: a set of code points (both cases), _BROAD
     when too many or unknown, None when the sequence can match the empty string."""
-    for op, av in nodes:
+    for index, (op, av) in enumerate(nodes):
         if op is sre.AT:
             continue
         if op is sre.LITERAL:
@@ -146,7 +146,7 @@ def _first(nodes: list[Node]) -> set[int] | _Broad | None:
                     return _BROAD
             return chars
         if op is sre.SUBPATTERN:
-            return _first(list(av[3]) + nodes[nodes.index((op, av)) + 1 :])
+            return _first(list(av[3]) + nodes[index + 1 :])
         return _BROAD  # repeats (may be empty or long), ANY, NOT_LITERAL, branches, groups
     return None
 
