@@ -106,3 +106,33 @@ def test_a_queued_pull_fetches_the_source_as_configured_when_it_starts(tmp_path:
 
     first, second = asyncio.run(scenario())
     assert first.endswith("teamup-jobs.ics") and second.endswith("teamup-office.ics")
+
+
+def test_readiness_and_metrics_describe_a_feed_before_its_state_is_written(tmp_path: Path) -> None:
+    """A subscriber can fetch a new version while its state file is still being written:
+    /readyz notes and /metrics must already describe that version, not the one before."""
+
+    async def scenario() -> list[tuple[str, bool]]:
+        async with aiohttp.ClientSession() as session:
+            service = _service(tmp_path, session)
+            await service.restore()
+            seen: list[tuple[str, bool]] = []
+            save_feed = service.state.save_feed
+
+            def observing(name: str, body: bytes, meta: dict) -> None:
+                served = service.feeds[name]
+                described = (
+                    served.body == body
+                    and service.metrics.feed_bytes.get(name) == len(body)
+                    and name in service.feed_notes
+                )
+                seen.append((name, described))
+                save_feed(name, body, meta)
+
+            service.state.save_feed = observing  # type: ignore[method-assign]
+            await service.pull_all()
+            return seen
+
+    seen = asyncio.run(scenario())
+    assert {name for name, _ in seen} == set(load_config(ROOT / "config.example.yaml", env={}).rules.feeds)
+    assert all(described for _, described in seen), seen

@@ -273,11 +273,10 @@ class FeedService:
         result = await asyncio.to_thread(render_feeds, parsed, self.config.rules, now, wanted)
         seconds = time.perf_counter() - started
         self.metrics.render_seconds.observe(seconds)
+        # Served feeds, their notes and metrics change in one step, before the slow state
+        # writes: /readyz and /metrics never lag behind what a subscriber already gets.
         changed = self._install(result.feeds)
-        for name in changed:
-            version = self.feeds[name]
-            meta = {"etag": version.etag, "last_modified": version.last_modified, "events": version.events}
-            await asyncio.to_thread(self.state.save_feed, name, version.body, meta)
+        installed = [self.feeds[name] for name in changed]
         for name, output in result.feeds.items():
             self.metrics.feed_events[name] = output.events
             self.metrics.feed_bytes[name] = len(output.body)
@@ -289,6 +288,9 @@ class FeedService:
             del self.feed_notes[gone]
             self.metrics.feed_events.pop(gone, None)
             self.metrics.feed_bytes.pop(gone, None)
+        for version in installed:
+            meta = {"etag": version.etag, "last_modified": version.last_modified, "events": version.events}
+            await asyncio.to_thread(self.state.save_feed, version.name, version.body, meta)
         log.info("feeds_rendered", feeds=len(result.feeds), changed=len(changed), ms=round(seconds * 1000))
 
     def _install(self, outputs: Mapping[str, FeedOutput]) -> list[str]:
