@@ -276,7 +276,6 @@ class FeedService:
         # Served feeds, their notes and metrics change in one step, before the slow state
         # writes: /readyz and /metrics never lag behind what a subscriber already gets.
         changed = self._install(result.feeds)
-        installed = [self.feeds[name] for name in changed]
         for name, output in result.feeds.items():
             self.metrics.feed_events[name] = output.events
             self.metrics.feed_bytes[name] = len(output.body)
@@ -288,12 +287,13 @@ class FeedService:
             del self.feed_notes[gone]
             self.metrics.feed_events.pop(gone, None)
             self.metrics.feed_bytes.pop(gone, None)
-        for version in installed:
+        for version in changed:
             meta = {"etag": version.etag, "last_modified": version.last_modified, "events": version.events}
             await asyncio.to_thread(self.state.save_feed, version.name, version.body, meta)
         log.info("feeds_rendered", feeds=len(result.feeds), changed=len(changed), ms=round(seconds * 1000))
 
-    def _install(self, outputs: Mapping[str, FeedOutput]) -> list[str]:
+    def _install(self, outputs: Mapping[str, FeedOutput]) -> list[FeedVersion]:
+        """Serve the outputs whose bytes changed; returns those new versions."""
         current = dict(self.feeds)
         changed = []
         now = int(self.clock())
@@ -303,12 +303,12 @@ class FeedService:
                 continue
             # Strictly later than the previous version, so If-Modified-Since never hides a change.
             last_modified = max(now, previous.last_modified + 1) if previous is not None else now
-            current[name] = self._version(
+            current[name] = version = self._version(
                 name,
                 output.body,
                 {"etag": output.etag, "last_modified": last_modified, "events": output.events},
             )
-            changed.append(name)
+            changed.append(version)
         for name in list(current):
             if name not in self.config.rules.feeds:
                 del current[name]
