@@ -55,7 +55,6 @@ _SIZE_UNITS = {
     "GB": 10**9,
     "GIB": 2**30,
 }
-# A group that ends in a quantifier and is itself quantified: (a+)+, (x*y*)*, (\w+\s?)+ …
 MAX_REGEX_LENGTH = 500
 
 CONFIG_KEYS = {
