@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Daemon, Upstream, create_token, http, raw_get, wait_until
+from tests.harness import Daemon, Upstream, create_token, first_tenth, http, raw_get, wait_until
 from tests.support import FIXTURES, ROOT, calendar, structure_problems, unfolded
 
 JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
@@ -106,7 +106,7 @@ def test_shrink_guard_holds_until_confirmed_or_accepted(setup: tuple[Path, Upstr
     token = create_token(config, "acme")
     daemon.start()
     good = http(feed_url(daemon, token))[2]
-    shrunk = JOBS[: JOBS.index(b"BEGIN:VEVENT", JOBS.index(b"UID:TU1002") - 200)] + b"END:VCALENDAR\r\n"
+    shrunk = first_tenth(JOBS)
     upstream.state.set_body(shrunk)
     daemon.pull_now()
     wait_until(lambda: source_status(daemon)["shrink_guard"]["held"], what="shrink held")
