@@ -183,9 +183,9 @@ def test_a_description_status_line_split_by_a_fold_is_still_read() -> None:
         "sources: {s: {url: s.ics}}\n"
         "feeds: {f: {title: F, where: {field: {name: Status, equals: Scheduled}}}}\n"
     )
-    shown = events(build(text, s=source).feeds["f"].body)
-    assert [str(e["SUMMARY"]) for e in shown] == ["Valve — Scheduled"]
-    assert b"SECRET" not in build(text, s=source).feeds["f"].body
+    body = build(text, s=source).feeds["f"].body
+    assert [str(e["SUMMARY"]) for e in events(body)] == ["Valve — Scheduled"]
+    assert b"SECRET" not in body
 
 
 def test_window_covers_recurring_series_until_their_end() -> None:
@@ -234,8 +234,6 @@ def test_costly_count_rules_are_cut_short_reported_and_kept() -> None:
 def test_rule_steps_count_the_periods_dateutil_walks() -> None:
     """The budget must see dateutil's inner loop, not only what it yields: a rule that never
     matches yields nothing at all."""
-    from datetime import datetime
-
     from icalproxy.core.values import RecurrenceBudget, RecurrenceTooCostly, rrule_end
 
     budget = RecurrenceBudget(per_rule=1000, total=5000)
