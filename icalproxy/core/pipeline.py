@@ -225,7 +225,7 @@ class _Run:
                 emitted += 1
         for key, override in kept_overrides:
             standalone = None if master_in else f"{series.uid}-R{key}"
-            result = self._redact(override, series, redactor, (), standalone, private)
+            result = self._redact(override, series, redactor, (), standalone, private, master)
             if result is None:
                 report.dropped["dropped by profile"] += 1
                 continue
@@ -247,10 +247,11 @@ class _Run:
         exdates: list[ContentLine] | tuple[()],
         standalone: str | None,
         private: bool = False,
+        master: Component | None = None,
     ) -> RedactedEvent | None:
         facts = self.facts(component, series.source)
         problems = self.problems
-        if exdates or standalone is not None or private:
+        if exdates or standalone is not None or private or master is not None:
             return redactor.redact(
                 facts,
                 standalone or series.uid,
@@ -258,6 +259,7 @@ class _Run:
                 extra_exdates=exdates,
                 inherit_private=private,
                 problems=problems,
+                master=master,
             )
         uses = self._uses.get(redactor.profile.name)
         if uses is None or uses[id(series)] <= 1:

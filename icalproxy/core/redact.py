@@ -192,6 +192,8 @@ class _Event:
     calendar_tz: str | None = None  # X-WR-TIMEZONE, resolved: the zone of its floating times
     start: When | None = None  # DTSTART as published, and its zone
     start_zone: str | None = None
+    series_start: When | None = None  # of an override: its master's DTSTART (RECURRENCE-ID's type)
+    series_zone: str | None = None
     end: tuple[int, When | None, str | None, timedelta | None] | None = None  # out index, …
     periods: list[tuple[Period, str | None]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -285,13 +287,15 @@ class Redactor:
         extra_exdates: Iterable[ContentLine] = (),
         inherit_private: bool = False,
         problems: list[Problem] | None = None,
+        master: Component | None = None,
     ) -> RedactedEvent | None:
         """None when the profile drops the event altogether (a private event, say).
 
         ``uid`` is the series' UID (derived for a source event without one); ``standalone``
         publishes an override as an event of its own. ``inherit_private``: the event is an
         override of a private series, private unless its own CLASS says otherwise. What had
-        to be repaired or dropped is added to ``problems``.
+        to be repaired or dropped is added to ``problems``. ``master``: of an override, its
+        series' master, whose DTSTART fixes the type of RECURRENCE-ID.
         """
         component = facts.component
         event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))], facts.source, component.line)
@@ -299,7 +303,9 @@ class Redactor:
         if component.calendar_tz is not None:
             event.calendar_tz = zones.resolve(facts.source, component.calendar_tz)
         calendar_tz = event.calendar_tz
-        self._read_start(component, event)
+        event.start, event.start_zone = self._start_of(component, event)
+        if master is not None:
+            event.series_start, event.series_zone = self._start_of(master, event)
         start_is_date = event.start is not None and event.start.is_date
         drop = STANDALONE_DROP if standalone else frozenset()
         children = component.children
@@ -373,16 +379,13 @@ class Redactor:
         if problems is not None and event.problems:
             problems.extend(Problem(event.source, event.line, message) for message in event.problems)
 
-    def _read_start(self, component: Component, event: _Event) -> None:
-        """DTSTART as it will be published, before any line that must match its type."""
+    def _start_of(self, component: Component, event: _Event) -> tuple[When | None, str | None]:
+        """A DTSTART as it will be published, read before any line that must match its type."""
         raw = component.dtstart
-        if raw is None:
-            return
-        prop = component.content(b"DTSTART", raw)
+        prop = component.content(b"DTSTART", raw) if raw is not None else None
         if prop is None:
-            return
-        when, zone = self._when_and_zone(repair_date(prop), event)
-        event.start, event.start_zone = when, zone
+            return None, None
+        return self._when_and_zone(repair_date(prop), event)
 
     def _when_and_zone(self, prop: ContentLine, event: _Event) -> tuple[When | None, str | None]:
         value_type = tzid = None
@@ -524,7 +527,9 @@ class Redactor:
             zone = self.zones.resolve(event.source, tzid)
             if zone is None:
                 event.problems.append(f"{name} TZID has no usable definition; its time floats")
-        start = event.start
+        start, start_zone = event.start, event.start_zone
+        if name == "RECURRENCE-ID" and event.series_start is not None:
+            start, start_zone = event.series_start, event.series_zone
         items: list[str] = []
         periods = value_type == "PERIOD" or (value_type is None and name == "RDATE" and "/" in prop.value)
         is_date = False
@@ -553,7 +558,7 @@ class Redactor:
                     when = when.as_date()
                 else:
                     when = when.with_time_of(start)
-                    zone = event.start_zone if not when.is_utc else None
+                    zone = start_zone if not when.is_utc else None
             is_date = when.is_date
             items.append(when.text)
         if not items:

@@ -5,9 +5,10 @@ otherwise, Outlook worst of all). A TZID is published only as a canonical IANA n
 when the source wrote a vendor path such as ``/mozilla.org/…/Europe/Berlin``, a Windows name
 such as ``W. Europe Standard Time``, or named the zone in X-LIC-LOCATION) or, for a zone the
 tz database does not know, as a name derived from its definition: never as the source's
-text. A VTIMEZONE is written from validated data only: a source definition every line of
-which parses (offsets, local start times, recurrence, abbreviations), else tzdata's. A TZID
-that neither can describe is dropped and its times float; the report says so.
+text. A VTIMEZONE is written from validated data only: for a zone the tz database knows,
+tzdata's; else a source definition every line of which parses (offsets, local start
+times, recurrence, abbreviations). A TZID that neither can describe is dropped and its
+times float; the report says so.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from functools import lru_cache
 from icalproxy.core import typed
 from icalproxy.core.lines import fold, parse_params
 from icalproxy.core.parse import Component
+from icalproxy.core.tzdata_zones import tzdata_timezone
 
 _RULE_REQUIRED = ("DTSTART", "TZOFFSETFROM", "TZOFFSETTO")
 _RULE_IGNORED = frozenset({"COMMENT"})
@@ -65,8 +67,9 @@ class ZoneTable:
             iana = typed.iana_zone(location.value) if location is not None else None
         if iana is not None:
             if iana not in self._definitions:
-                # The source's own definition when it is whole and valid, else tzdata's.
-                chunk = _render(iana, validated) if validated else builtin_timezone(iana)
+                # A known zone is written from the tz database, which is right where a
+                # source's copy may be stale or partial; the validated copy only if not.
+                chunk = builtin_timezone(iana) or (_render(iana, validated) if validated else None)
                 if chunk is None:
                     return None
                 self._definitions[iana] = chunk
@@ -147,8 +150,9 @@ def _validated_rule(child: Component) -> list[str] | None:
 
 
 def _rdate(params: str, value: str) -> str | None:
-    """An RDATE of a time-zone part: local date-times, or periods with VALUE=PERIOD (kept:
-    readers drop a period RDATE that lacks it)."""
+    """An RDATE of a time-zone part: local date-times. A period (VALUE=PERIOD) is written as
+    its start, the onset it names: readers drop a period RDATE without VALUE=PERIOD
+    (libical), and reject one with it (icalendar); every reader takes a date-time."""
     value_type = None
     for key, values in parse_params(params) if params else ():
         if key == "VALUE":
@@ -161,7 +165,7 @@ def _rdate(params: str, value: str) -> str | None:
             period = typed.parse_period(item)
             if period is None or period.start.is_utc:
                 return None
-            items.append(period.text)
+            items.append(period.start.text)
         else:
             when = typed.parse_when(item)
             if when is None or when.is_utc:
@@ -169,7 +173,7 @@ def _rdate(params: str, value: str) -> str | None:
             items.append(when.text if not when.is_date else when.text + "T000000")
     if not items:
         return None
-    return "RDATE" + (";VALUE=PERIOD" if value_type == "PERIOD" else "") + ":" + ",".join(items)
+    return "RDATE:" + ",".join(items)
 
 
 def _render(tzid: str, rules: list[str]) -> bytes:
@@ -178,11 +182,13 @@ def _render(tzid: str, rules: list[str]) -> bytes:
 
 @lru_cache(maxsize=256)
 def builtin_timezone(tzid: str) -> bytes | None:
-    """A VTIMEZONE for an IANA name (1970–2038), from the tz database; None if unknown."""
+    """A VTIMEZONE for an IANA name from the tz database (its current rule, see
+    tzdata_zones.py; else icalendar's transitions 1970–2038); None if unknown."""
     if typed.iana_zone(tzid) != tzid:
         return None
-    if tzid in ("UTC", "Etc/UTC", "GMT", "Etc/GMT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal"):
-        return UTC_TIMEZONE.replace(b"TZID:UTC", b"TZID:" + tzid.encode())
+    chunk = tzdata_timezone(tzid)
+    if chunk is not None:
+        return chunk
     import icalendar  # noqa: PLC0415  (rare path; the import is slow)
 
     try:
