@@ -18,7 +18,7 @@ from datetime import datetime
 from icalproxy.config.model import Feed, Rules
 from icalproxy.core.facts import EventFacts
 from icalproxy.core.lines import ContentLine
-from icalproxy.core.parse import Component, ParsedSource, Series, parse, version_key
+from icalproxy.core.parse import Component, ParsedSource, Series, parse, raw_is_date, version_key
 from icalproxy.core.redact import RedactedEvent, Redactor
 from icalproxy.core.render import etag_of, render_calendar
 from icalproxy.core.report import FeedReport, Problem, RunReport
@@ -225,7 +225,10 @@ class _Run:
                 emitted += 1
         for key, override in kept_overrides:
             standalone = None if master_in else f"{series.uid}-R{key}"
-            result = self._redact(override, series, redactor, (), standalone, private, master)
+            # The master's DTSTART fixes the type of RECURRENCE-ID; needed when they differ.
+            differs = master is not None and raw_is_date(override.rid) != raw_is_date(master.dtstart)
+            reference = master if differs else None
+            result = self._redact(override, series, redactor, (), standalone, private, reference)
             if result is None:
                 report.dropped["dropped by profile"] += 1
                 continue

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from typing import NamedTuple
@@ -31,6 +30,7 @@ from icalproxy.core.parse import (
     Component,
     mention_pattern,
     name_alternation,
+    raw_is_date,
     repair_date,
 )
 from icalproxy.core.report import Problem
@@ -39,6 +39,7 @@ from icalproxy.core.template import Template, compile_template
 from icalproxy.core.timezones import ZoneTable
 from icalproxy.core.typed import (
     Period,
+    Recur,
     When,
     clean_text,
     format_duration,
@@ -112,6 +113,10 @@ _WHEN_B = _D_B + _T_B + rb"Z?"
 _UTC_B = _D_B + _T_B + rb"Z"
 _DATE_B = _D_B
 _TZID_B = rb";TZID=[A-Za-z][A-Za-z0-9_+/-]{0,60}"
+# The rest of a plain DTSTART line: group 1 its TZID, group 2 set for VALUE=DATE, 3 the value.
+_PLAIN_START = re.compile(
+    rb"(?:;TZID=([A-Za-z][A-Za-z0-9_+/-]{0,60})|(;VALUE=DATE))?:(" + _WHEN_B + rb"|" + _D_B + rb")\r?"
+)
 # Lines that are valid as they stand, matched whole: [name][;TZID=…|;VALUE=DATE]:value, not folded.
 _SIMPLE = (
     rb"(?:(?:DTSTART|DTEND|RECURRENCE-ID)(?:"
@@ -177,26 +182,57 @@ class RedactedEvent(NamedTuple):
     extra: tuple[tuple[str, bytes], ...] = ()
 
 
-@dataclass(slots=True)
 class _Event:
     """An event being redacted: output so far and what it has used up."""
 
-    out: list[bytes]
-    source: str
-    line: int
-    tzids: set[str] = field(default_factory=set)
-    seen: set[str] = field(default_factory=set)
-    inputs: dict[bytes, bytes] = field(default_factory=dict)  # raw name → raw rest, first seen
-    busy: bool = False
-    private: bool | None = None  # None: the event's own CLASS did not say
-    calendar_tz: str | None = None  # X-WR-TIMEZONE, resolved: the zone of its floating times
-    start: When | None = None  # DTSTART as published, and its zone
-    start_zone: str | None = None
-    series_start: When | None = None  # of an override: its master's DTSTART (RECURRENCE-ID's type)
-    series_zone: str | None = None
-    end: tuple[int, When | None, str | None, timedelta | None] | None = None  # out index, …
-    periods: list[tuple[Period, str | None]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    __slots__ = (
+        "busy",
+        "calendar_tz",
+        "component",
+        "end",
+        "inputs",
+        "line",
+        "master",
+        "out",
+        "periods",
+        "private",
+        "problems",
+        "seen",
+        "series_start",
+        "series_zone",
+        "simple_end",
+        "simple_start",
+        "source",
+        "start",
+        "start_known",
+        "start_zone",
+        "tzids",
+    )
+
+    def __init__(self, out: list[bytes], source: str, component: Component, master: Component | None) -> None:
+        self.out = out
+        self.source = source
+        self.component = component
+        self.master = master  # of an override: its series' master (RECURRENCE-ID's type)
+        self.line = component.line
+        self.tzids: set[str] = set()
+        self.seen: set[str] = set()
+        self.inputs: dict[bytes, bytes] = {}  # raw name → raw rest, first seen
+        self.busy = False
+        self.private: bool | None = None  # None: the event's own CLASS did not say
+        self.calendar_tz: str | None = None  # X-WR-TIMEZONE, resolved: the zone of floating times
+        # DTSTART as published and its zone, and the master's: read when a line needs them.
+        self.start_known = False
+        self.start: When | None = None
+        self.start_zone: str | None = None
+        self.series_start: When | None = None
+        self.series_zone: str | None = None
+        # Copied simple lines: DTSTART (value, TZID) and DTEND (out index, value, TZID), raw.
+        self.simple_start: tuple[bytes, bytes | None] | None = None
+        self.simple_end: tuple[int, bytes, bytes | None] | None = None
+        self.end: tuple[int, When | None, str | None, timedelta | None] | None = None  # typed path
+        self.periods: list[tuple[Period, str | None]] = []
+        self.problems: list[str] = []
 
 
 class Redactor:
@@ -246,6 +282,8 @@ class Redactor:
             self.inputs_only, wanted - self.inputs_only, skip_public_class=False
         )
         self._rendered: dict[tuple[object, ...], bytes] = {}
+        self._same_zone: dict[str, dict[bytes, str]] = {}
+        self._cleaned: dict[str, str] = {}
         self._summaries: dict[bytes | None, str] = {}
         # (pattern, cheap test that must find something before the pattern can)
         scrubbers: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
@@ -298,18 +336,18 @@ class Redactor:
         series' master, whose DTSTART fixes the type of RECURRENCE-ID.
         """
         component = facts.component
-        event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))], facts.source, component.line)
+        event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))], facts.source, component, master)
         zones = self.zones
         if component.calendar_tz is not None:
             event.calendar_tz = zones.resolve(facts.source, component.calendar_tz)
         calendar_tz = event.calendar_tz
-        event.start, event.start_zone = self._start_of(component, event)
-        if master is not None:
-            event.series_start, event.series_zone = self._start_of(master, event)
-        start_is_date = event.start is not None and event.start.is_date
+        raw_start = component.dtstart
+        start_is_date = raw_start is not None and raw_is_date(raw_start)
         drop = STANDALONE_DROP if standalone else frozenset()
         children = component.children
         inputs, seen, out = event.inputs, event.seen, event.out
+        # Raw TZIDs of this source published as they are written (canonical IANA names).
+        same_zone = self._same_zone.setdefault(facts.source, {})
         pattern = self.pattern_all_classes if inherit_private else self.pattern
         for match in pattern.finditer(component.data, component.start, component.end):
             if children and component.in_child(match.start()):
@@ -340,8 +378,13 @@ class Redactor:
                     typed_path = True  # of another type than DTSTART: converted or dropped
                 tzid = None
                 if semi >= 0 and simple.startswith(b"TZID=", semi + 1):
-                    tzid = simple[semi + 6 : colon].decode()
-                    if zones.resolve(facts.source, tzid) != tzid:
+                    raw_tzid = simple[semi + 6 : colon]
+                    tzid = same_zone.get(raw_tzid)
+                    if tzid is None:
+                        tzid = raw_tzid.decode()
+                        if zones.resolve(facts.source, tzid) == tzid:
+                            same_zone[raw_tzid] = tzid
+                    if same_zone.get(raw_tzid) is None:
                         typed_path = True  # a zone published under another name, or none
                 if typed_path:
                     self._other_line(component, raw_name, simple[len(raw_name) :], event, drop)
@@ -349,11 +392,14 @@ class Redactor:
                 if tzid is not None:
                     event.tzids.add(tzid)
                 if name == "DTEND":
-                    event.end = (len(out), When(simple[colon + 1 :].decode()), tzid, None)
+                    event.simple_end = (len(out), simple[colon + 1 :], raw_tzid if tzid is not None else None)
+                elif name == "DTSTART":
+                    event.simple_start = (simple[colon + 1 :], raw_tzid if tzid is not None else None)
             if slot is not None:
                 seen.add(slot)
             out.append(simple + b"\r\n" if len(simple) <= MAX_OCTETS else fold(simple.decode()))
         for exdate in extra_exdates:
+            self._ensure_start(event)
             line = self._time_line(repair_date(exdate), event)
             if line is not None:
                 event.out.append(fold(line))
@@ -365,24 +411,42 @@ class Redactor:
                 return None
             event.busy = self.profile.private_events == "busy"
         self._check_end(event)
-        if "DTSTAMP" not in event.seen:
-            event.out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
+        if "DTSTAMP" not in seen:
+            out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
         templated = self._templated(facts, event)
-        extra = self._split_periods(event, uid, templated)
-        event.out.append(templated)
-        event.out.append(b"END:VEVENT\r\n")
-        self._problems(event, problems)
-        return RedactedEvent(b"".join(event.out), _shared_tzids(event.tzids), extra)
+        extra = self._split_periods(event, uid, templated) if event.periods else ()
+        out.append(templated)
+        out.append(b"END:VEVENT\r\n")
+        if event.problems:
+            self._problems(event, problems)
+        return RedactedEvent(b"".join(out), _shared_tzids(event.tzids), extra)
 
     @staticmethod
     def _problems(event: _Event, problems: list[Problem] | None) -> None:
         if problems is not None and event.problems:
             problems.extend(Problem(event.source, event.line, message) for message in event.problems)
 
+    def _ensure_start(self, event: _Event) -> None:
+        if not event.start_known:
+            event.start_known = True
+            event.start, event.start_zone = self._start_of(event.component, event)
+            if event.master is not None:
+                event.series_start, event.series_zone = self._start_of(event.master, event)
+
     def _start_of(self, component: Component, event: _Event) -> tuple[When | None, str | None]:
         """A DTSTART as it will be published, read before any line that must match its type."""
         raw = component.dtstart
-        prop = component.content(b"DTSTART", raw) if raw is not None else None
+        if raw is None:
+            return None, None
+        plain = _PLAIN_START.fullmatch(raw)
+        if plain is not None:  # the usual case, valid by its syntax: no decoding
+            when = When(plain[3].decode())
+            if plain[2] is not None or when.is_utc:
+                return (when.as_date() if plain[2] is not None else when), None
+            if plain[1] is not None:
+                return when, self.zones.resolve(event.source, plain[1].decode())
+            return when, event.calendar_tz
+        prop = component.content(b"DTSTART", raw)
         if prop is None:
             return None, None
         return self._when_and_zone(repair_date(prop), event)
@@ -445,6 +509,7 @@ class Redactor:
         parse. Parameters are never copied: only those a type defines are written."""
         name = prop.name
         if name in DATE_PROPS:
+            self._ensure_start(event)
             line = self._time_line(repair_date(prop), event)
             if line is not None and name == "DTSTART" and event.start is None:
                 return None
@@ -486,7 +551,7 @@ class Redactor:
         return f"{name}:{text}"
 
     def _recur(self, value: str, event: _Event) -> str | None:
-        recur = parse_recur(value)
+        recur = _parsed_recur(value)
         if recur is None:
             return None
         if recur.dropped:
@@ -494,11 +559,13 @@ class Redactor:
                 f"RRULE parts that are not RFC 5545 parts dropped: {', '.join(sorted(set(recur.dropped)))}"
             )
         until = recur.parts.get("UNTIL")
+        if until is not None:
+            self._ensure_start(event)
         if until is not None and event.start is not None:
             fitted = until_like(When(until), event.start, event.start_zone is not None)
             if fitted.text != until:
                 event.problems.append("RRULE UNTIL of another type than DTSTART; converted")
-                recur.parts["UNTIL"] = fitted.text
+                recur = recur.with_until(fitted.text)
         return recur.text
 
     def _time_line(self, prop: ContentLine, event: _Event) -> str | None:
@@ -580,14 +647,27 @@ class Redactor:
     def _check_end(self, event: _Event) -> None:
         """DTEND before DTSTART has no sensible reading: the end goes (a client shows the
         start), with a report line."""
+        simple_end, simple_start = event.simple_end, event.simple_start
+        if simple_end is not None:
+            index, value, tzid = simple_end
+            if simple_start is not None:  # both copied as they were: compare their bytes
+                start_value, start_tzid = simple_start
+                if tzid == start_tzid and len(value) == len(start_value) and value < start_value:
+                    del event.out[index]
+                    event.problems.append("DTEND before DTSTART; dropped")
+                return
+            event.end = (index, When(value.decode()), tzid.decode() if tzid is not None else None, None)
+        if event.end is None or event.end[1] is None:
+            return
+        self._ensure_start(event)
         start, end = event.start, event.end
         if start is None or end is None or end[1] is None:
             return
         index, end_when, zone, _ = end
         if end_when is None:
             return
-        same_frame = zone == event.start_zone and end_when.is_utc == start.is_utc
-        if same_frame and end_when.moment() < start.moment():
+        same_frame = zone == event.start_zone and len(end_when) == len(start)
+        if same_frame and end_when < start:  # canonical texts of one form sort as times
             del event.out[index]
             event.end = None
             event.problems.append("DTEND before DTSTART; dropped")
@@ -597,6 +677,10 @@ class Redactor:
         iterate); any other becomes an event of its own, ``<UID>-P<start>``."""
         if not event.periods:
             return ()
+        self._ensure_start(event)
+        if event.simple_end is not None and event.end is None:
+            index, value, tzid = event.simple_end
+            event.end = (index, When(value.decode()), tzid.decode() if tzid is not None else None, None)
         length = self._length(event)
         plain: dict[str | None, list[str]] = {}
         extra = []
@@ -724,7 +808,15 @@ class Redactor:
         return out
 
     def _clean(self, text: str) -> str:
-        return self.scrub(clean_text(text)) if text else ""
+        """Scrubbed, control-free text; catalogue labels repeat, so once per distinct text."""
+        if not text:
+            return ""
+        cleaned = self._cleaned.get(text)
+        if cleaned is None:
+            if len(self._cleaned) > 4096:
+                self._cleaned.clear()
+            cleaned = self._cleaned[text] = self.scrub(clean_text(text))
+        return cleaned
 
     def _categories(self, facts: EventFacts) -> list[str]:
         """Sub-calendar names: only plain one-line names (no control character, escaped line
@@ -767,6 +859,13 @@ def _shared_tzids(tzids: set[str]) -> frozenset[str]:
     return _TZID_SETS.setdefault(key, key)
 
 
+@lru_cache(maxsize=4096)
+def _parsed_recur(value: str) -> Recur | None:
+    """parse_recur, once per distinct rule text (feeds repeat a few rules many times); the
+    result is shared: never change its parts in place."""
+    return parse_recur(value)
+
+
 def _floating_time(simple: bytes, colon: int) -> bool:
     """A simple time line without parameters holding floating date-times."""
     return simple.find(b"T", colon) >= 0 and simple.find(b"Z", colon) < 0
@@ -801,4 +900,6 @@ def _fallback_dtstamp(facts: EventFacts) -> str:
 
 
 def escape_uid(uid: str) -> str:
+    if uid.isprintable():  # the usual case: no control character, no line break
+        return uid
     return clean_text(uid).replace("\n", " ")
