@@ -124,6 +124,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{len(rules.profiles)} profile(s), {len(rules.statuses.entries)} status value(s), "
         f"{len(config.watched_files) - 1} rules file(s)"
     )
+    for warning in rules.warnings:
+        print(f"warning: {warning}")
     if not args.sources:
         return EXIT_OK
     snapshots, errors = pull_once(config)

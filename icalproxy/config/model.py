@@ -183,6 +183,7 @@ class Rules:
     statuses: StatusCatalogue = field(default_factory=StatusCatalogue)
     custom_fields: CustomFields = field(default_factory=CustomFields)
     publish: Publish = field(default_factory=Publish)
+    warnings: tuple[str, ...] = ()  # ``file:line: message``: valid, but worth a look
 
 
 @dataclass(frozen=True, slots=True)

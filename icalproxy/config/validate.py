@@ -39,6 +39,7 @@ from icalproxy.config.model import (
     Window,
 )
 from icalproxy.config.regex_guard import backtracking_risk
+from icalproxy.core.redact import Redactor
 from icalproxy.core.template import TemplateError, compile_template
 from icalproxy.errors import ConfigError
 
@@ -74,9 +75,13 @@ class _Checker:
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.warnings: list[str] = []
 
     def fail(self, where: Located, message: str) -> None:
         self.problems.append(f"{where.where}: {message}")
+
+    def warn(self, where: Located, message: str) -> None:
+        self.warnings.append(f"{where.where}: {message}")
 
     def mapping(
         self, node: Located, what: str, allowed: set[str], required: tuple[str, ...] = ()
@@ -226,7 +231,14 @@ def validate(
             state_dir = (base / text).resolve()
     if check.problems:
         raise ConfigError(check.problems)
-    rules = Rules(feeds=feeds, profiles=profiles, statuses=statuses, custom_fields=custom, publish=publish)
+    rules = Rules(
+        feeds=feeds,
+        profiles=profiles,
+        statuses=statuses,
+        custom_fields=custom,
+        publish=publish,
+        warnings=tuple(check.warnings),
+    )
     return Config(
         path=config_path,
         sources=sources,
@@ -396,6 +408,10 @@ def _statuses(check: _Checker, node: Located | None) -> StatusCatalogue:
     return StatusCatalogue(**options)
 
 
+# The client profile's scrubber: catalogue texts go through it like every text a client sees.
+_CLIENT_SCRUB = Redactor(BUILTIN_PROFILES["client"], StatusCatalogue())
+
+
 def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | None:
     if isinstance(body.value, str):
         return StatusEntry(value=value, label=body.value)
@@ -411,6 +427,11 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
     show = check.boolean(fields["show"], "show") if "show" in fields else True
     if label is None or description is None or show is None:
         return None
+    for key, text in (("label", label), ("description", description)):
+        if text and _CLIENT_SCRUB.scrub(text) != text.strip():
+            where = fields.get(key, body)
+            message = f"status {value!r}: the {key} holds a link or e-mail address; clients see it removed"
+            check.warn(where, message)
     return StatusEntry(value=value, label=label, description=description, show=show)
 
 
