@@ -95,6 +95,8 @@ class Profile:
     show_status: bool = True
     private_events: PrivateMode = "busy"
     busy_summary: str = "Reserved"
+    # Named custom fields shown as "Name: value" lines by the {details} placeholder, in order.
+    details: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- status catalogue
@@ -106,6 +108,7 @@ class StatusEntry:
     label: str
     description: str = ""
     show: bool = True
+    calendar_status: str | None = None  # STATUS the event gets: CANCELLED, TENTATIVE, CONFIRMED
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,8 @@ class Feed:
     where: Condition | None
     profile: str
     line: str = ""  # "file:line" of its definition, for reports
+    # A cancelled job stays (STATUS:CANCELLED) until this long after its end; None: always.
+    keep_cancelled: timedelta | None = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)

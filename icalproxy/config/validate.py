@@ -417,7 +417,7 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
         return StatusEntry(value=value, label=body.value)
     if body.value is None:
         return StatusEntry(value=value, label=value)
-    fields = check.mapping(body, f"status {value!r}", {"label", "description", "show"})
+    fields = check.mapping(body, f"status {value!r}", {"label", "description", "show", "calendar_status"})
     if fields is None:
         return None
     label = check.string(fields["label"], "label") if "label" in fields else value
@@ -425,6 +425,13 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
         check.string(fields["description"], "description", empty=True) if "description" in fields else ""
     )
     show = check.boolean(fields["show"], "show") if "show" in fields else True
+    calendar_status = None
+    if "calendar_status" in fields:
+        calendar_status = check.choice(
+            fields["calendar_status"], "calendar_status", ("CANCELLED", "TENTATIVE", "CONFIRMED")
+        )
+        if calendar_status is None:
+            return None
     if label is None or description is None or show is None:
         return None
     for key, text in (("label", label), ("description", description)):
@@ -432,7 +439,9 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
             where = fields.get(key, body)
             message = f"status {value!r}: the {key} holds a link or e-mail address; clients see it removed"
             check.warn(where, message)
-    return StatusEntry(value=value, label=label, description=description, show=show)
+    return StatusEntry(
+        value=value, label=label, description=description, show=show, calendar_status=calendar_status
+    )
 
 
 _PROFILE_KEYS = {
@@ -448,6 +457,7 @@ _PROFILE_KEYS = {
     "show_status",
     "private_events",
     "busy_summary",
+    "details",
 }
 
 
@@ -533,9 +543,21 @@ def _profile(check: _Checker, name: str, node: Located, parent: Profile) -> Prof
         options,
         lambda n: check.choice(n, "private_events", ("busy", "drop", "show")),
     )
+    if "details" in fields:
+        names = check.strings(fields["details"], "details")
+        if names is not None:
+            options["details"] = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
     merged = {slot: getattr(parent, slot) for slot in Profile.__slots__}
     merged.update(options)
     profile = Profile(**merged)
+    for key in ("summary", "description", "location"):
+        template = getattr(profile, key)
+        if key in fields and template is not None and "{description}" in template:
+            check.warn(
+                fields[key],
+                f"profile {name!r} publishes the free-text job description: notes and costs in it "
+                "reach subscribers (list the fields they need in `details` instead)",
+            )
     if profile.categories == "client-facing" and not profile.client_facing:
         check.fail(node, f"profile {name!r}: categories client-facing needs client_facing globs")
     return profile
@@ -543,6 +565,9 @@ def _profile(check: _Checker, name: str, node: Located, parent: Profile) -> Prof
 
 def _scrub_dict(scrub: Scrub) -> dict[str, bool]:
     return {"links": scrub.links, "emails": scrub.emails, "phones": scrub.phones}
+
+
+_FEED_KEYS = {"title", "from", "where", "profile", "keep_cancelled"}
 
 
 def _feeds(
@@ -556,7 +581,7 @@ def _feeds(
         if not FEED_NAME.match(name):
             check.fail(node, f"feed name {name!r} may use only letters, digits, '.', '_' and '-'")
             continue
-        fields = check.mapping(node, f"feed {name!r}", {"title", "from", "where", "profile"})
+        fields = check.mapping(node, f"feed {name!r}", _FEED_KEYS)
         if fields is None:
             continue
         title = check.string(fields["title"], "title") if "title" in fields else name
@@ -581,6 +606,11 @@ def _feeds(
                     f"feed {name!r} uses unknown profile {profile!r} (known: {known})",
                 )
         where = _condition(check, fields["where"], sources) if "where" in fields else None
+        keep_cancelled: timedelta | None = timedelta(days=7)
+        if "keep_cancelled" in fields:
+            node_keep = fields["keep_cancelled"]
+            forever = node_keep.value in (None, "forever")
+            keep_cancelled = None if forever else check.duration(node_keep, "keep_cancelled")
         if title is None or feed_sources is None:
             continue
         feeds[name] = Feed(
@@ -590,6 +620,7 @@ def _feeds(
             where=where,
             profile=profile,
             line=node.where,
+            keep_cancelled=keep_cancelled,
         )
     return feeds
 

@@ -258,6 +258,12 @@ class Redactor:
         self.location = compile_template(profile.location) if profile.location else None
         self.keep = frozenset(profile.keep) - NEVER_KEEP - TEMPLATED
         self.uses_description = self.description is not None and "description" in self.description.names
+        templates = [t for t in (self.summary, self.description, self.location) if t is not None]
+        self.details = profile.details if any("details" in t.names for t in templates) else ()
+        # Catalogue values that set the event's STATUS (a cancelled job shows struck through).
+        self.calendar_statuses = {
+            key: entry.calendar_status for key, entry in catalogue.entries.items() if entry.calendar_status
+        }
         # The status is a custom field: its own property, or else a "Status: …" DESCRIPTION line.
         self.status_in_description = profile.show_status and custom.description_lines
         # Read in one pass per event: what is kept, and what the templates are made of.
@@ -414,6 +420,8 @@ class Redactor:
         if "DTSTAMP" not in seen:
             out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
         templated = self._templated(facts, event)
+        if self.calendar_statuses and b"\r\nSTATUS:" in b"\r\n" + templated:
+            out[:] = [line for line in out if not line.startswith(b"STATUS:")]  # the catalogue's wins
         extra = self._split_periods(event, uid, templated) if event.periods else ()
         out.append(templated)
         out.append(b"END:VEVENT\r\n")
@@ -736,6 +744,7 @@ class Redactor:
         description_status = None
         if status_raw is None and self.status_in_description:
             description_status = self._description_status(facts, raw.get(b"DESCRIPTION"))
+        details = tuple(facts.field(name) for name in self.details) if self.details else None
         key = (
             raw.get(b"SUMMARY"),
             status_raw,
@@ -743,6 +752,7 @@ class Redactor:
             raw.get(b"LOCATION"),
             raw.get(b"DESCRIPTION") if self.uses_description else None,
             facts.categories if self.profile.categories != "drop" else None,
+            details,
         )
         cached = self._rendered.get(key)
         if cached is None:
@@ -753,7 +763,10 @@ class Redactor:
                 if status_raw is not None
                 else description_status
             )
-            lines = self._render_fields(facts, event, status)
+            lines = self._render_fields(facts, event, status, details)
+            calendar_status = self.calendar_statuses.get(status.casefold()) if status else None
+            if calendar_status is not None:
+                lines.append("STATUS:" + calendar_status)  # replaces the source's (see redact)
             cached = self._rendered[key] = b"".join(fold(line) for line in lines)
         return cached
 
@@ -776,7 +789,13 @@ class Redactor:
             summary = self._summaries[raw] = self.scrub(self._text(facts, b"SUMMARY", raw))
         return summary
 
-    def _render_fields(self, facts: EventFacts, event: _Event, status_value: str | None) -> list[str]:
+    def _render_fields(
+        self,
+        facts: EventFacts,
+        event: _Event,
+        status_value: str | None,
+        details: tuple[str | None, ...] | None,
+    ) -> list[str]:
         raw = event.inputs
         fields: dict[str, str] = {"summary": self._summary(facts, raw.get(b"SUMMARY"))}
         status = client_status(status_value, self.catalogue)
@@ -785,6 +804,10 @@ class Redactor:
             fields["status_description"] = self._clean(status.description)
         categories = self._categories(facts)
         fields["subcalendars"] = ", ".join(categories)
+        if details:
+            pairs = zip(self.details, details, strict=True)
+            shown = ((name, self._clean(value)) for name, value in pairs if value)
+            fields["details"] = "\n".join(f"{name}: {value}" for name, value in shown if value)
         if self.location is not None:
             fields["location"] = self.scrub(self._text(facts, b"LOCATION", raw.get(b"LOCATION")))
         if self.uses_description:
