@@ -162,6 +162,28 @@ def rrule_end(rrule: str, start: datetime, limit: datetime, budget: RecurrenceBu
     return last
 
 
+def rrule_starts(rrule: str, start: datetime, until: datetime, budget: RecurrenceBudget) -> list[datetime]:
+    """The rule's occurrence starts up to ``until`` (naive wall times, as ``start``), [] when the
+    rule is unreadable. Counted like ``rrule_end``: raises RecurrenceTooCostly past the budget."""
+    from dateutil.rrule import rrule as Rule  # noqa: PLC0415
+    from dateutil.rrule import rrulestr  # noqa: PLC0415
+
+    steps = _Steps(budget)
+    found: list[datetime] = []
+    try:
+        rule = rrulestr(rrule, dtstart=start, cache=False)
+        if not isinstance(rule, Rule):
+            return []
+        for occurrence in _counted_iteration()(rule, steps):
+            steps.take()
+            if occurrence > until:
+                break
+            found.append(occurrence)
+    except (ValueError, TypeError, OverflowError):
+        return []
+    return found
+
+
 @cache
 def _counted_iteration() -> Callable[[Any, _Steps], Iterator[datetime]]:
     """dateutil's own ``rrule._iter``, run with its period helper counting every period it
