@@ -639,7 +639,7 @@ def _shift(check: _Checker, node: Located) -> tuple[tuple[int, int] | None, ...]
             ok = False
             continue
         hours = _hours(value.value)
-        if hours is None and value.value not in (None, "off"):
+        if hours is None and value.value not in (None, False, "off"):  # YAML reads a bare off as false
             check.fail(value, f"shift {key!r} must be HH:MM-HH:MM (start before end) or off")
             ok = False
             continue
