@@ -3,6 +3,7 @@ the sweep against all pairs, stable ids, `who` routing, config errors and the CL
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import subprocess
@@ -287,3 +288,48 @@ def test_cli_text_json_and_exit_codes(tmp_path: Path) -> None:
     assert "feed 'plain' has no `conflicts:` section" in unmarked.stderr
     config.write_text(config_text().replace("travel_gap: 30m", "travel_gap: later"))
     assert run_cli("conflicts", "--config", str(config)).returncode == 2
+
+
+_RULE = st.one_of(
+    st.builds(
+        lambda interval, tail: f"FREQ=DAILY;INTERVAL={interval}{tail}",
+        st.integers(1, 5),
+        st.sampled_from(["", ";COUNT=7", ";UNTIL=20270301T000000", ";UNTIL=20270115"]),
+    ),
+    st.builds(
+        lambda interval, days, wkst, tail: f"FREQ=WEEKLY;INTERVAL={interval};BYDAY={days}{wkst}{tail}",
+        st.integers(1, 4),
+        st.sampled_from(["MO", "TU,TH", "SU", "MO,WE,FR,SA", "SA,MO"]),
+        st.sampled_from(["", ";WKST=SU", ";WKST=WE"]),
+        st.sampled_from(["", ";COUNT=9", ";UNTIL=20270301T080000"]),
+    ),
+    st.builds(
+        lambda interval, by, tail: f"FREQ=MONTHLY;INTERVAL={interval};{by}{tail}",
+        st.integers(1, 13),
+        st.sampled_from(
+            ["BYMONTHDAY=31", "BYMONTHDAY=1", "BYMONTHDAY=29", "BYDAY=-1FR", "BYDAY=2TU", "BYDAY=4SU"]
+        ),
+        st.sampled_from(["", ";COUNT=5", ";UNTIL=20280101T000000"]),
+    ),
+    st.just("FREQ=MONTHLY"),
+    st.just("FREQ=WEEKLY"),
+)
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_RULE, st.datetimes(datetime(2026, 1, 1), datetime(2027, 6, 1)).map(_minute))
+def test_stepped_rules_expand_like_dateutil(rule: str, start: datetime) -> None:
+    from dateutil.rrule import rrulestr
+
+    from icalproxy.core import values
+
+    until = datetime(2028, 6, 1)
+    occurrences = itertools.takewhile(lambda moment: moment <= until, rrulestr(rule, dtstart=start))
+    expected = list(itertools.islice(occurrences, 500))
+    stepped = values._simple_starts(rule, start, until, values._Steps(values.RecurrenceBudget()))
+    assert stepped is not None
+    assert stepped[:500] == expected

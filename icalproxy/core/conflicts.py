@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import heapq
 import io
+import operator
+import re
 import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -32,9 +34,10 @@ from typing import Literal
 from icalproxy.config.model import ConflictRules
 from icalproxy.core import values
 from icalproxy.core.lines import ContentLine, unescape_text
-from icalproxy.core.parse import Component, ParsedSource, parse
+from icalproxy.core.parse import ParsedSource
 
 Kind = Literal["overlap", "travel", "outside_shift"]
+_DAY = timedelta(days=1)
 KINDS: tuple[Kind, ...] = ("overlap", "travel", "outside_shift")
 _NEEDED = frozenset(
     {
@@ -137,8 +140,12 @@ def _conflict(feed: str, kind: Kind, first: Job, second: Job | None) -> Conflict
     return Conflict(digest, feed, kind, first, second)
 
 
+_ORDER = operator.attrgetter("start", "end", "uid", "recurrence")
+
+
 def _order(job: Job) -> tuple[datetime, datetime, str, str]:
-    return (job.start, job.end, job.uid, job.recurrence)
+    key: tuple[datetime, datetime, str, str] = _ORDER(job)
+    return key
 
 
 # ------------------------------------------------------------------ the two detectors
@@ -163,15 +170,17 @@ def sweep(jobs: Iterable[Job], travel_gap: timedelta | None) -> list[tuple[Kind,
     """Sort + sweep: a job meets only the jobs that end less than ``travel_gap`` before it."""
     slack = travel_gap or timedelta()
     found: list[tuple[Kind, Job, Job]] = []
-    open_jobs: list[tuple[datetime, int, Job]] = []  # heap by end
-    for number, job in enumerate(sorted(jobs, key=_order)):
-        while open_jobs and open_jobs[0][0] + slack <= job.start:
-            heapq.heappop(open_jobs)
+    open_jobs: list[tuple[datetime, int, Job]] = []  # heap by end + slack: the first to close on top
+    push, pop = heapq.heappush, heapq.heappop
+    for number, job in enumerate(sorted(jobs, key=_ORDER)):
+        start = job.start
+        while open_jobs and open_jobs[0][0] <= start:
+            pop(open_jobs)
         for _, _, other in open_jobs:
             kind = pair_kind(other, job, travel_gap)
             if kind is not None and not _same(other, job):
                 found.append((kind, other, job))
-        heapq.heappush(open_jobs, (job.end, number, job))
+        push(open_jobs, (job.end + slack, number, job))
     return found
 
 
@@ -196,16 +205,20 @@ def outside_shift(jobs: Iterable[Job], rules: ConflictRules, zone: tzinfo) -> li
     for job in jobs:
         if job.all_day:
             continue
-        start = job.start.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
-        end = job.end.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+        start = zone.fromutc(job.start.replace(tzinfo=zone))
         hours = shift[start.weekday()]
-        if hours is None:
+        if hours is None or _seconds(start) < hours[0] * 60:
             found.append(job)
             continue
-        day = start.replace(hour=0, minute=0, second=0, microsecond=0)
-        if start < day + timedelta(minutes=hours[0]) or end > day + timedelta(minutes=hours[1]):
+        end = zone.fromutc(job.end.replace(tzinfo=zone))
+        if (end.date() - start.date()).days * 86400 + _seconds(end) > hours[1] * 60:
             found.append(job)
     return found
+
+
+def _seconds(moment: datetime) -> int:
+    """Seconds after local midnight."""
+    return moment.hour * 3600 + moment.minute * 60 + moment.second
 
 
 # ------------------------------------------------------------------ busy occurrences
@@ -214,13 +227,13 @@ def outside_shift(jobs: Iterable[Job], rules: ConflictRules, zone: tzinfo) -> li
 class _Zones:
     """TZID → tzinfo: the tz database first, then the feed's own VTIMEZONE; None floats."""
 
-    def __init__(self, parsed: ParsedSource) -> None:
-        self._parsed = parsed
+    def __init__(self, definitions: Mapping[str, str]) -> None:
+        self._definitions = definitions
         self._known: dict[str, tzinfo | None] = {}
 
     def get(self, tzid: str) -> tzinfo | None:
         if tzid not in self._known:
-            self._known[tzid] = zone_named(tzid) or _from_vtimezone(self._parsed.timezones.get(tzid))
+            self._known[tzid] = zone_named(tzid) or _from_vtimezone(self._definitions.get(tzid))
         return self._known[tzid]
 
 
@@ -233,14 +246,13 @@ def zone_named(name: str) -> tzinfo | None:
         return None
 
 
-def _from_vtimezone(component: Component | None) -> tzinfo | None:
-    if component is None:
+def _from_vtimezone(text: str | None) -> tzinfo | None:
+    if text is None:
         return None
     from dateutil import tz  # type: ignore[import-untyped]  # noqa: PLC0415
 
-    text = component.data[component.span_start : component.end].decode("utf-8", "replace").strip()
     try:
-        zones = tz.tzical(io.StringIO(text + "\r\nEND:VTIMEZONE\r\n"))
+        zones = tz.tzical(io.StringIO(text))
         keys = zones.keys()
         found: tzinfo | None = zones.get(keys[0]) if keys else None
         return found
@@ -250,24 +262,67 @@ def _from_vtimezone(component: Component | None) -> tzinfo | None:
 
 @dataclass(slots=True)
 class _Event:
-    component: Component
+    line: int
     props: dict[str, ContentLine]
     rdates: list[ContentLine]
     exdates: list[ContentLine]
 
 
-def _event(component: Component) -> _Event:
-    props: dict[str, ContentLine] = {}
-    rdates: list[ContentLine] = []
-    exdates: list[ContentLine] = []
-    for prop in component.select(_NEEDED):
-        if prop.name == "RDATE":
-            rdates.append(prop)
-        elif prop.name == "EXDATE":
-            exdates.append(prop)
-        else:
-            props.setdefault(prop.name, prop)
-    return _Event(component, props, rdates, exdates)
+# The rendered feed is icalproxy's own output (CRLF, folded with one space, VTIMEZONEs before the
+# events), so one regex pass over its unfolded text reads every property this module needs.
+_VTIMEZONE = re.compile(rb"^BEGIN:VTIMEZONE\r?\n.*?^END:VTIMEZONE\r?$", re.MULTILINE | re.DOTALL)
+_FOLD = re.compile(rb"\r?\n[ \t]")
+_PROP = re.compile(
+    "\n(UID|DT(?:START|END)|DURATION|R(?:RULE|ECURRENCE-ID)|STATUS|TRANSP|SUMMARY|LOCATION)"
+    r'((?:;(?:"[^"]*"|[^";:\r\n])*)*):([^\r\n]*)'
+)
+_DATES = re.compile(r'\n(RDATE|EXDATE)((?:;(?:"[^"]*"|[^";:\r\n])*)*):([^\r\n]*)')
+_TZID = re.compile(r"^TZID[^:\r\n]*:([^\r\n]*)", re.MULTILINE)
+
+
+def read_feed(body: bytes) -> tuple[dict[str, list[_Event]], dict[str, str]]:
+    """UID → its events (the master first, if any) and TZID → VTIMEZONE text, of a rendered feed."""
+    starts: list[int] = []
+    lines: list[int] = []
+    count = 1
+    found = body.find(b"\nBEGIN:VEVENT")
+    while found >= 0:
+        count += body.count(b"\n", starts[-1] if starts else 0, found + 1)
+        starts.append(found + 1)
+        lines.append(count)
+        found = body.find(b"\nBEGIN:VEVENT", found + 13)
+    if not starts:
+        return {}, {}
+    zones = {}
+    for match in _VTIMEZONE.finditer(body, 0, starts[0]):
+        zone_text = _FOLD.sub(b"", match[0]).decode("utf-8", "replace")
+        tzid = _TZID.search(zone_text)
+        if tzid is not None:
+            zones[tzid[1].strip()] = zone_text
+    unfolded = body[starts[0] :].replace(b"\r\n ", b"").replace(b"\r\n\t", b"").replace(b"\n ", b"")
+    chunks = unfolded.decode("utf-8", "replace").split("\nBEGIN:VEVENT")
+    chunks[0] = chunks[0].removeprefix("BEGIN:VEVENT")
+    series: dict[str, list[_Event]] = {}
+    for line, chunk in zip(lines, chunks, strict=False):
+        props = {name: ContentLine(name, params, value, line) for name, params, value in _PROP.findall(chunk)}
+        rdates: list[ContentLine] = []
+        exdates: list[ContentLine] = []
+        if "\nRDATE" in chunk or "\nEXDATE" in chunk:
+            for name, params, value in _DATES.findall(chunk):
+                (rdates if name == "RDATE" else exdates).append(ContentLine(name, params, value, line))
+        _add(series, _Event(line, props, rdates, exdates))
+    return series, zones
+
+
+def _add(series: dict[str, list[_Event]], event: _Event) -> None:
+    uid = event.props.get("UID")
+    if uid is None:
+        return
+    events = series.setdefault(uid.value, [])
+    if "RECURRENCE-ID" in event.props or (events and "RECURRENCE-ID" not in events[0].props):
+        events.append(event)
+    else:
+        events.insert(0, event)
 
 
 class _Clock:
@@ -287,11 +342,12 @@ class _Clock:
     def utc(self, wall: datetime, zone: tzinfo | None) -> datetime:
         if zone is UTC or zone is None:
             return wall
-        return wall.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+        offset = zone.utcoffset(wall)  # the wall time read in the zone (the earlier one when doubled)
+        return wall - offset if offset is not None else wall
 
     def read(self, prop: ContentLine, text: str | None = None) -> datetime | None:
         value = prop.value if text is None else text
-        wall = values.parse_when(value)
+        wall = _when(value)
         if wall is None:
             return None
         return self.utc(wall, UTC if value.rstrip().upper().endswith("Z") else self.zone_of(prop))
@@ -305,25 +361,43 @@ def busy_jobs(
     budget: values.RecurrenceBudget | None = None,
 ) -> tuple[list[Job], FeedConflicts]:
     """The busy occurrences of a rendered feed that overlap now − past … now + future."""
-    parsed = parse(body, feed)
+    series, definitions = read_feed(body)
     budget = budget if budget is not None else values.RecurrenceBudget(per_rule=50_000, total=5_000_000)
-    series = [(s, [_event(c) for c in s.components()]) for s in parsed.series.values()]
-    zone_name = rules.timezone or _main_zone(event for _, events in series for event in events)
-    zones = _Zones(parsed)
+    zone_name = rules.timezone or _main_zone(event for events in series.values() for event in events)
+    zones = _Zones(definitions)
     local = zone_named(zone_name) or zones.get(zone_name) or UTC
     report = FeedConflicts(feed, zone_name)
     low, high = now - rules.past, now + rules.future
     report.window = (low, high)
     clock = _Clock(zones, local)
     jobs: list[Job] = []
-    for item, events in series:
+    for uid, events in series.items():
+        has_master = "RECURRENCE-ID" not in events[0].props
         try:
-            _series_jobs(item.uid, events, item.master is not None, clock, low, high, rules, budget, jobs)
+            _series_jobs(uid, events, has_master, clock, low, high, rules, budget, jobs)
         except values.RecurrenceTooCostly:
-            head = events[0].component
-            report.notes.append(f"line {head.line}: RRULE too costly to expand; occurrences not checked")
+            report.notes.append(f"line {events[0].line}: RRULE too costly to expand; occurrences not checked")
     report.jobs = len(jobs)
     return jobs, report
+
+
+def _when(value: str) -> datetime | None:
+    """``values.parse_when`` with a fast path for the DATE-TIME values rendered feeds carry."""
+    if (len(value) == 15 or (len(value) == 16 and value[15] == "Z")) and value[8] == "T":
+        digits = value[:8] + value[9:15]
+        if digits.isdigit():
+            try:
+                return datetime(
+                    int(value[0:4]),
+                    int(value[4:6]),
+                    int(value[6:8]),
+                    int(value[9:11]),
+                    int(value[11:13]),
+                    min(int(value[13:15]), 59),
+                )
+            except ValueError:
+                return None
+    return values.parse_when(value)
 
 
 def _main_zone(events: Iterable[_Event]) -> str:
@@ -355,7 +429,7 @@ def _series_jobs(
         moment = clock.read(rid) if rid is not None else None
         if moment is not None:
             overridden.add(moment)
-        job = _single(uid, event, clock, rules, rid.value.strip() if rid is not None else "")
+        job = _single(uid, event, clock, rules, rid.value.strip() if rid is not None else "", low, high)
         if job is not None and job.end > low and job.start < high:
             out.append(job)
     if not has_master:
@@ -369,7 +443,7 @@ def _series_jobs(
     all_day = _is_date(start_prop)
     if all_day and rules.all_day == "ignore":
         return
-    wall = values.parse_when(start_prop.value)
+    wall = _when(start_prop.value)
     if wall is None:
         return
     zone = None if all_day else clock.zone_of(start_prop)
@@ -380,6 +454,10 @@ def _series_jobs(
     starts = [wall]
     if rrule is not None or master.rdates:
         starts = _instances(master, rrule, wall, zone, clock, high, budget)
+    # Wall time is within a day of UTC: a cheap first cut before any zone conversion.
+    starts = [begin for begin in starts if low - _DAY <= begin + length and begin <= high + _DAY]
+    if not starts:
+        return
     excluded = overridden | _exdates(master, clock, zone, all_day)
     summary, location = _texts(master)
     place = _place(location)
@@ -390,7 +468,7 @@ def _series_jobs(
         end = clock.utc(begin + length, zone)
         if end <= low and not (end == start and start >= low):
             continue
-        out.append(Job(uid, start, end, all_day, summary, location, master.component.line, "", place))
+        out.append(Job(uid, start, end, all_day, summary, location, master.line, "", place))
 
 
 def _instances(
@@ -409,7 +487,7 @@ def _instances(
         found.update(values.rrule_starts(_wall_until(rrule.value, zone), wall, horizon, budget))
     for prop in master.rdates:
         for item in prop.value.split(","):
-            moment = values.parse_when(item.partition("/")[0])
+            moment = _when(item.partition("/")[0])
             if moment is None:
                 continue
             item_zone = UTC if item.rstrip().upper().endswith("Z") else clock.zone_of(prop)
@@ -430,7 +508,7 @@ def _wall_until(rrule: str, zone: tzinfo | None) -> str:
     for part in rrule.split(";"):
         key, equals, value = part.partition("=")
         if key.upper() == "UNTIL" and value.upper().endswith("Z"):
-            moment = values.parse_when(value)
+            moment = _when(value)
             if moment is not None:
                 if zone is not None and zone is not UTC:
                     moment = _wall(moment, zone)
@@ -443,7 +521,7 @@ def _exdates(master: _Event, clock: _Clock, zone: tzinfo | None, all_day: bool) 
     found: set[datetime] = set()
     for prop in master.exdates:
         for item in prop.value.split(","):
-            moment = values.parse_when(item)
+            moment = _when(item)
             if moment is None:
                 continue
             if all_day or values.is_date(item):
@@ -453,22 +531,33 @@ def _exdates(master: _Event, clock: _Clock, zone: tzinfo | None, all_day: bool) 
     return found
 
 
-def _single(uid: str, event: _Event, clock: _Clock, rules: ConflictRules, recurrence: str) -> Job | None:
+def _single(
+    uid: str,
+    event: _Event,
+    clock: _Clock,
+    rules: ConflictRules,
+    recurrence: str,
+    low: datetime,
+    high: datetime,
+) -> Job | None:
     """An override or a standalone event as one job (its own RRULE, rare there, is ignored)."""
     if not _busy(event):
         return None
     start_prop = event.props.get("DTSTART")
-    wall = values.parse_when(start_prop.value) if start_prop is not None else None
+    wall = _when(start_prop.value) if start_prop is not None else None
     if start_prop is None or wall is None:
         return None
     all_day = _is_date(start_prop)
     if all_day and rules.all_day == "ignore":
         return None
+    length = _length(event, wall, all_day)
+    if wall + length < low - _DAY or wall > high + _DAY:
+        return None
     zone = clock.local if all_day else clock.zone_of(start_prop)
     start = clock.utc(wall, zone)
-    end = clock.utc(wall + _length(event, wall, all_day), zone)
+    end = clock.utc(wall + length, zone)
     summary, location = _texts(event)
-    line = event.component.line
+    line = event.line
     return Job(uid, start, end, all_day, summary, location, line, recurrence, _place(location))
 
 
@@ -489,7 +578,7 @@ def _length(event: _Event, wall: datetime, all_day: bool) -> timedelta:
     """DTEND − DTSTART in wall time (a 9–12 job stays 9–12 across a DST change), or DURATION."""
     end_prop = event.props.get("DTEND")
     if end_prop is not None:
-        end = values.parse_when(end_prop.value)
+        end = _when(end_prop.value)
         if end is not None and end > wall:
             return end - wall
     duration_prop = event.props.get("DURATION")
