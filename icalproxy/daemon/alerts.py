@@ -143,7 +143,11 @@ class WebhookSender:
 
     async def run(self) -> None:
         while True:
-            delay = await self.step()
+            try:
+                delay = await self.step()
+            except Exception:  # a bug or a broken state file must not end alerting for good
+                log.exception("alert_sender_crashed")
+                delay = 30.0
             if delay is None or delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=delay if delay is not None else 3600)
@@ -166,7 +170,7 @@ class WebhookSender:
             await asyncio.to_thread(self.state.delivered, item.seq)
             self.metrics.alerts["delivered"] += 1
             self.watch.alert_error = None
-            log.info("alert_delivered", event=item.event, id=item.id, attempts=item.attempts + 1)
+            log.info("alert_delivered", alert=item.event, id=item.id, attempts=item.attempts + 1)
             return 0.0
         backoff = min(hook.first_retry.total_seconds() * 2**item.attempts, hook.max_retry.total_seconds())
         backoff *= random.uniform(0.8, 1.2)
@@ -174,7 +178,11 @@ class WebhookSender:
         self.metrics.alerts["failed"] += 1
         self.watch.alert_error = failure
         log.warning(
-            "alert_failed", event=item.event, id=item.id, attempt=item.attempts + 1, reason=failure,
+            "alert_failed",
+            alert=item.event,
+            id=item.id,
+            attempt=item.attempts + 1,
+            reason=failure,
             retry_in=round(backoff, 1),
         )
         return backoff
