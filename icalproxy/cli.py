@@ -192,7 +192,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if args.format == "ics":
         sys.stdout.buffer.write(output.body)
         return EXIT_FAILED if errors else EXIT_OK
-    lines = agenda(feed.name, feed.title, feed.profile, output.body, parsed, now, args.days)
+    found = find_conflicts(feed.name, output.body, feed.conflicts, now) if feed.conflicts else None
+    lines = agenda(feed.name, feed.title, feed.profile, output.body, parsed, now, args.days, found)
     lines += ["", *result.report.summary_lines()]
     print("\n".join(lines))
     return EXIT_FAILED if errors else EXIT_OK

@@ -333,3 +333,37 @@ def test_stepped_rules_expand_like_dateutil(rule: str, start: datetime) -> None:
     stepped = values._simple_starts(rule, start, until, values._Steps(values.RecurrenceBudget()))
     assert stepped is not None
     assert stepped[:500] == expected
+
+
+def test_preview_marks_the_conflicting_jobs(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text())
+    result = run_cli("preview", "--config", str(config), "--feed", "sam", "--now", "2026-12-01T06:00")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+
+    def marks_under(title: str) -> list[str]:
+        index = next(i for i, line in enumerate(lines) if line.endswith(title))
+        following = []
+        for line in lines[index + 1 :]:
+            if not line.startswith("    "):
+                break
+            following.append(line.strip())
+        return [line for line in following if line.startswith("!! CONFLICT")]
+
+    boiler = marks_under("Boiler repair — Scheduled")
+    assert len(boiler) == 1 and boiler[0].startswith("!! CONFLICT overlap with 'Pump check — Scheduled'")
+    assert marks_under("Weekly maintenance (moved) — Scheduled")[0].startswith(
+        "!! CONFLICT overlap with 'Acme emergency call-out"
+    )
+    assert marks_under("Training day — Scheduled")  # an all-day job, counted here
+    assert marks_under("Saturday boiler start — Scheduled")[0].startswith("!! CONFLICT outside_shift [id ")
+    for free in ("Site survey — Scheduled", "Late NY call — Scheduled", "Thermostat — Scheduled"):
+        assert marks_under(free) == []
+    assert "7 conflict(s) in the conflicts window (Europe/Berlin)" in result.stdout
+
+
+def test_example_technician_feed_is_checked() -> None:
+    result = run_cli("conflicts", "--config", str(ROOT / "config.example.yaml"), "--now", "2026-12-01")
+    assert result.returncode == 0, result.stderr
+    assert "jo: 0 conflict(s) among 2 job(s)" in result.stderr
