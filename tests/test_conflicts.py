@@ -367,3 +367,31 @@ def test_example_technician_feed_is_checked() -> None:
     result = run_cli("conflicts", "--config", str(ROOT / "config.example.yaml"), "--now", "2026-12-01")
     assert result.returncode == 0, result.stderr
     assert "jo: 0 conflict(s) among 2 job(s)" in result.stderr
+
+
+def test_a_zone_known_only_from_its_vtimezone_and_floating_times() -> None:
+    # "Site/Local" is in no tz database: its VTIMEZONE (UTC+3) decides. Floating times are read
+    # in the configured zone (UTC+1 in winter), so 10:30 floating = 09:30 UTC overlaps 12:00+03.
+    zone = (
+        "BEGIN:VTIMEZONE\nTZID:Site/Local\nBEGIN:STANDARD\nDTSTART:19700101T000000\n"
+        "TZOFFSETFROM:+0300\nTZOFFSETTO:+0300\nTZNAME:SITE\nEND:STANDARD\nEND:VTIMEZONE"
+    )
+    data = calendar(
+        "UID:Z1\nDTSTAMP:20261130T070000Z\nDTSTART;TZID=Site/Local:20261202T120000\n"
+        "DTEND;TZID=Site/Local:20261202T130000\nSUMMARY:site",
+        "UID:Z2\nDTSTAMP:20261130T070000Z\nDTSTART:20261202T103000\nDTEND:20261202T110000\nSUMMARY:floating",
+        "UID:Z3\nDTSTAMP:20261130T070000Z\nDTSTART:20261202T120000Z\nDTEND:20261202T123000Z\nSUMMARY:utc",
+        extra=zone,
+    )
+    rules = rules_from(
+        "sources: {s: {url: /x.ics}}\nfeeds:\n  t: {title: T, conflicts: {timezone: Europe/Berlin}}"
+    )
+    body = build_feeds({"s": data}, rules, NOW).feeds["t"].body
+    assert b"TZID:Site/Local" in body
+    conflicts = rules.feeds["t"].conflicts
+    assert conflicts is not None
+    report = find_conflicts("t", body, conflicts, NOW)
+    assert [(c.first.uid, c.second.uid if c.second else None) for c in report.conflicts] == [("Z1", "Z2")]
+    assert report.conflicts[0].first.start == datetime(2026, 12, 2, 9, 0)
+    assert report.conflicts[0].second is not None
+    assert report.conflicts[0].second.start == datetime(2026, 12, 2, 9, 30)

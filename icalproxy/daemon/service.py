@@ -307,9 +307,14 @@ class FeedService:
         try:
             for name, output in outputs.items():
                 rules = feeds[name].conflicts if name in feeds else None
-                if rules is not None:
+                if rules is None:
+                    continue
+                try:
                     report = await asyncio.to_thread(find_conflicts, name, output.body, rules, now)
-                    await asyncio.to_thread(watch.update, report, alert)
+                except Exception:  # a bug in the check must not stop serving feeds
+                    log.exception("conflicts_check_crashed", feed=name)
+                    continue
+                await asyncio.to_thread(watch.update, report, alert)
             checked = {name for name, feed in feeds.items() if feed.conflicts is not None}
             await asyncio.to_thread(watch.retain, checked)
         except StateError as exc:
