@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-GENERATOR = ROOT.parent / "shared" / "tools" / "teamup_feed.py"
+GENERATOR = ROOT.parent / "shared" / "tools" / "teamup_feed.py"  # used through tests.support
 NOW = datetime(2026, 11, 25)
 CONFLICTS = (
     "{window: {past: 1d, future: 365d}, all_day: count, travel_gap: 30m, "
@@ -67,21 +66,10 @@ def main() -> None:
         zone_named,
     )
     from icalproxy.core.pipeline import build_feeds
+    from tests.support import generated_feed  # the shared generator, as the tests run it
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "feed.ics"
-        manifest_path = Path(folder) / "manifest.json"
-        subprocess.run(
-            [
-                sys.executable,
-                str(GENERATOR),
-                *("--events", str(args.events), "--subcalendars", str(args.feeds)),
-                *("--out", str(path), "--manifest", str(manifest_path)),
-            ],
-            check=True,
-        )
-        names = [entry["name"] for entry in json.loads(manifest_path.read_text())["subcalendars"]]
-        data = path.read_bytes()
+    data, manifest = generated_feed(args.events, 0, args.feeds)
+    names = [entry["name"] for entry in manifest["subcalendars"]]
     lines = ["sources: {teamup: {url: feed.ics}}", "feeds:"]
     for index, name in enumerate(names[: args.feeds]):
         lines.append(
@@ -136,9 +124,12 @@ def main() -> None:
     same = keys(swept) == keys(paired)  # type: ignore[arg-type]
     conflicts = sum(len(ids) for ids in detected.values())  # type: ignore[union-attr]
     assert conflicts == len(keys(swept)), "find_conflicts and the sweep disagree"  # type: ignore[arg-type]
+    kinds: Counter[str] = Counter()
+    for name, rules_of in feeds.items():
+        kinds.update(c.kind for c in find_conflicts(name, bodies[name], rules_of, NOW).conflicts)
     print(
         f"{args.events} events → {len(feeds)} technician feeds, one-year window: "
-        f"{jobs_total} busy occurrences, {conflicts} conflicts"
+        f"{jobs_total} busy occurrences, {conflicts} conflicts ({dict(sorted(kinds.items()))})"
     )
     print(f"  render (parse → route → redact → render):    {render_seconds:8.3f} s")
     print(
