@@ -280,8 +280,11 @@ _DATES = re.compile(r'\n(RDATE|EXDATE)((?:;(?:"[^"]*"|[^";:\r\n])*)*):([^\r\n]*)
 _TZID = re.compile(r"^TZID[^:\r\n]*:([^\r\n]*)", re.MULTILINE)
 
 
-def read_feed(body: bytes) -> tuple[dict[str, list[_Event]], dict[str, str]]:
-    """UID → its events (the master first, if any) and TZID → VTIMEZONE text, of a rendered feed."""
+def read_feed(
+    body: bytes, window: tuple[datetime, datetime] | None = None
+) -> tuple[dict[str, list[_Event]], dict[str, str]]:
+    """UID → its events (the master first, if any) and TZID → VTIMEZONE text, of a rendered feed.
+    With a ``window``, single events that clearly lie outside it are not read at all."""
     starts: list[int] = []
     lines: list[int] = []
     count = 1
@@ -304,6 +307,8 @@ def read_feed(body: bytes) -> tuple[dict[str, list[_Event]], dict[str, str]]:
     chunks[0] = chunks[0].removeprefix("BEGIN:VEVENT")
     series: dict[str, list[_Event]] = {}
     for line, chunk in zip(lines, chunks, strict=False):
+        if window is not None and _clearly_outside(chunk, window):
+            continue
         props = {name: ContentLine(name, params, value, line) for name, params, value in _PROP.findall(chunk)}
         rdates: list[ContentLine] = []
         exdates: list[ContentLine] = []
@@ -312,6 +317,32 @@ def read_feed(body: bytes) -> tuple[dict[str, list[_Event]], dict[str, str]]:
                 (rdates if name == "RDATE" else exdates).append(ContentLine(name, params, value, line))
         _add(series, _Event(line, props, rdates, exdates))
     return series, zones
+
+
+_MARGIN = timedelta(days=2)  # wall time is within a day of UTC; one more for luck
+
+
+def _clearly_outside(chunk: str, window: tuple[datetime, datetime]) -> bool:
+    """A single event (no recurrence, not an override) whose wall-time DTSTART is days after the
+    window, or whose DTEND is days before it. Anything unclear is read in full."""
+    if "\nRRULE" in chunk or "\nRDATE" in chunk or "\nRECURRENCE-ID" in chunk:
+        return False
+    start = _value_of(chunk, "\nDTSTART")
+    if start is not None and start > window[1] + _MARGIN:
+        return True
+    end = _value_of(chunk, "\nDTEND")
+    return end is not None and end < window[0] - _MARGIN
+
+
+def _value_of(chunk: str, name: str) -> datetime | None:
+    found = chunk.find(name)
+    if found < 0:
+        return None
+    colon = chunk.find(":", found)
+    end = chunk.find("\r", colon)
+    if colon < 0 or '"' in chunk[found:colon]:
+        return None
+    return _when(chunk[colon + 1 : end if end >= 0 else None].strip())
 
 
 def _add(series: dict[str, list[_Event]], event: _Event) -> None:
@@ -361,13 +392,13 @@ def busy_jobs(
     budget: values.RecurrenceBudget | None = None,
 ) -> tuple[list[Job], FeedConflicts]:
     """The busy occurrences of a rendered feed that overlap now − past … now + future."""
-    series, definitions = read_feed(body)
+    low, high = now - rules.past, now + rules.future
+    series, definitions = read_feed(body, (low, high))
     budget = budget if budget is not None else values.RecurrenceBudget(per_rule=50_000, total=5_000_000)
     zone_name = rules.timezone or _main_zone(event for events in series.values() for event in events)
     zones = _Zones(definitions)
     local = zone_named(zone_name) or zones.get(zone_name) or UTC
     report = FeedConflicts(feed, zone_name)
-    low, high = now - rules.past, now + rules.future
     report.window = (low, high)
     clock = _Clock(zones, local)
     jobs: list[Job] = []
