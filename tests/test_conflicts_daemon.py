@@ -123,7 +123,6 @@ def _ready_conflicts(daemon: Daemon) -> dict:
     return daemon.ready()[1]["feeds"]["sam"].get("conflicts") or {"count": None, "ids": []}
 
 
-@pytest.mark.slow
 def test_alerts_survive_outage_and_restart_and_are_never_repeated(
     tmp_path: Path, receiver: Receiver
 ) -> None:
