@@ -16,10 +16,13 @@ from typing import Any
 from icalproxy.config.builtin import BUILTIN_PROFILES
 from icalproxy.config.load import Located
 from icalproxy.config.model import (
+    WEEKDAYS,
+    Alerts,
     AllOf,
     AnyOf,
     Condition,
     Config,
+    ConflictRules,
     CustomFields,
     Feed,
     FieldMatch,
@@ -36,6 +39,8 @@ from icalproxy.config.model import (
     StatusEntry,
     Subcalendar,
     SummaryMatch,
+    Webhook,
+    Who,
     Window,
 )
 from icalproxy.config.regex_guard import backtracking_risk
@@ -66,6 +71,7 @@ CONFIG_KEYS = {
     *("feeds", "profiles", "statuses"),
     "custom_fields",
     "publish",
+    "alerts",
 }
 RULES_KEYS = {"feeds", "profiles", "statuses", "custom_fields", "publish"}
 
@@ -224,6 +230,7 @@ def validate(
     if not feeds and not check.problems:
         check.fail(document, "no feeds defined (add a 'feeds:' section here or in a rules file)")
     server = _server(check, top.get("server"))
+    alerts = _alerts(check, top.get("alerts"))
     state_dir = base / "state"
     if "state_dir" in top:
         text = check.string(top["state_dir"], "state_dir")
@@ -247,6 +254,7 @@ def validate(
         server=server,
         watched_files=watched,
         rules_dir=rules_dir,
+        alerts=alerts,
     )
 
 
@@ -567,7 +575,7 @@ def _scrub_dict(scrub: Scrub) -> dict[str, bool]:
     return {"links": scrub.links, "emails": scrub.emails, "phones": scrub.phones}
 
 
-_FEED_KEYS = {"title", "from", "where", "profile", "keep_cancelled"}
+_FEED_KEYS = {"title", "from", "where", "profile", "keep_cancelled", "conflicts"}
 
 
 def _feeds(
@@ -611,6 +619,7 @@ def _feeds(
             node_keep = fields["keep_cancelled"]
             forever = node_keep.value in (None, "forever")
             keep_cancelled = None if forever else check.duration(node_keep, "keep_cancelled")
+        conflicts = _conflicts(check, fields["conflicts"]) if "conflicts" in fields else None
         if title is None or feed_sources is None:
             continue
         feeds[name] = Feed(
@@ -621,11 +630,127 @@ def _feeds(
             profile=profile,
             line=node.where,
             keep_cancelled=keep_cancelled,
+            conflicts=conflicts,
         )
     return feeds
 
 
-_WHERE_KEYS = {"subcalendar", "field", "summary", "source", "window", "all", "any", "not"}
+_CLOCK = re.compile(r"([01]?\d|2[0-4]):([0-5]\d)\Z")
+
+
+def _conflicts(check: _Checker, node: Located) -> ConflictRules | None:
+    """``conflicts: true`` (the defaults) or a mapping of window, all_day, travel_gap, shift."""
+    if node.value is True:
+        return ConflictRules()
+    if node.value is False or node.value is None:
+        return None
+    keys = {"window", "all_day", "travel_gap", "shift", "timezone"}
+    fields = check.mapping(node, "conflicts", keys)
+    if fields is None:
+        return None
+    options: dict[str, Any] = {}
+    if "window" in fields:
+        window = _window(check, fields["window"])
+        if window is not None:
+            options.update(
+                {key: value for key, value in (("past", window.past), ("future", window.future)) if value}
+            )
+    _optional(fields, "all_day", options, lambda n: check.choice(n, "all_day", ("ignore", "count")))
+    _optional(fields, "travel_gap", options, lambda n: check.duration(n, "travel_gap"))
+    if "shift" in fields:
+        shift = _shift(check, fields["shift"])
+        if shift is not None:
+            options["shift"] = shift
+    if "timezone" in fields:
+        name = check.string(fields["timezone"], "timezone")
+        if name is not None:
+            import zoneinfo  # noqa: PLC0415
+
+            try:
+                zoneinfo.ZoneInfo(name)
+                options["timezone"] = name
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                check.fail(fields["timezone"], f"timezone {name!r} is not in the tz database")
+    return ConflictRules(**options)
+
+
+def _shift(check: _Checker, node: Located) -> tuple[tuple[int, int] | None, ...] | None:
+    """``{mon-fri: "07:00-17:00", sat: "08:00-12:00"}``: days not named are days off."""
+    fields = check.mapping(node, "shift", set(node.value) if isinstance(node.value, dict) else set())
+    if not fields:
+        if fields is not None:
+            check.fail(node, "shift needs at least one day, e.g. mon-fri: \"07:00-17:00\"")
+        return None
+    days: list[tuple[int, int] | None] = [None] * 7
+    seen: dict[int, str] = {}
+    ok = True
+    for key, value in fields.items():
+        indexes = _weekdays(str(key))
+        if indexes is None:
+            check.fail(value, f"shift day {key!r} must be a weekday (mon … sun), a range mon-fri or a list")
+            ok = False
+            continue
+        hours = _hours(value.value)
+        if hours is None and value.value not in (None, False, "off"):  # YAML reads a bare off as false
+            check.fail(value, f"shift {key!r} must be HH:MM-HH:MM (start before end) or off")
+            ok = False
+            continue
+        for index in indexes:
+            if index in seen:
+                check.fail(value, f"shift: {WEEKDAYS[index]} is in both {seen[index]!r} and {key!r}")
+                ok = False
+            seen[index] = str(key)
+            days[index] = hours
+    return tuple(days) if ok else None
+
+
+def _weekdays(text: str) -> list[int] | None:
+    found: list[int] = []
+    for part in text.lower().replace(" ", "").split(","):
+        first, dash, last = part.partition("-")
+        if first not in WEEKDAYS or (dash and last not in WEEKDAYS):
+            return None
+        low, high = WEEKDAYS.index(first), WEEKDAYS.index(last if dash else first)
+        found.extend(range(low, high + 1) if low <= high else [*range(low, 7), *range(high + 1)])
+    return found
+
+
+def _hours(value: object) -> tuple[int, int] | None:
+    if not isinstance(value, str):
+        return None
+    start, dash, end = value.replace(" ", "").partition("-")
+    first, last = _CLOCK.match(start), _CLOCK.match(end)
+    if not dash or first is None or last is None:
+        return None
+    low, high = int(first[1]) * 60 + int(first[2]), int(last[1]) * 60 + int(last[2])
+    return (low, high) if low < high <= 24 * 60 else None
+
+
+def _alerts(check: _Checker, node: Located | None) -> Alerts:
+    if node is None:
+        return Alerts()
+    fields = check.mapping(node, "alerts", {"webhook"}) or {}
+    if "webhook" not in fields:
+        return Alerts()
+    keys = {"url", "format", "timeout", "first_retry", "max_retry"}
+    hook = check.mapping(fields["webhook"], "webhook", keys, required=("url",))
+    if hook is None or "url" not in hook:
+        return Alerts()
+    url = check.string(hook["url"], "webhook url", empty=True)
+    if url is None or not url.strip():
+        return Alerts()  # ``url: "${ALERT_URL:-}"`` left empty: no webhook
+    if not url.startswith(("http://", "https://")):
+        check.fail(hook["url"], "webhook url must start with http:// or https://")
+        return Alerts()
+    options: dict[str, Any] = {}
+    _optional(hook, "format", options, lambda n: check.choice(n, "format", ("json", "slack")))
+    _optional(hook, "timeout", options, lambda n: check.number(n, "timeout", 0.1, 120))
+    _optional(hook, "first_retry", options, lambda n: check.duration(n, "first_retry"))
+    _optional(hook, "max_retry", options, lambda n: check.duration(n, "max_retry"))
+    return Alerts(Webhook(url=url.strip(), **options))
+
+
+_WHERE_KEYS = {"subcalendar", "who", "field", "summary", "source", "window", "all", "any", "not"}
 
 
 def _condition(check: _Checker, node: Located, sources: dict[str, Source]) -> Condition | None:
@@ -638,6 +763,8 @@ def _condition(check: _Checker, node: Located, sources: dict[str, Source]) -> Co
     for key, value in fields.items():
         if key == "subcalendar":
             parts.append(_subcalendar(check, value))
+        elif key == "who":
+            parts.append(_who(check, value))
         elif key == "field":
             items = value.value if isinstance(value.value, list) else [value]
             parts.extend(_field(check, item) for item in items)
@@ -679,6 +806,17 @@ def _subcalendar(check: _Checker, node: Located) -> Subcalendar | None:
     exact = frozenset(name for name in names if not any(char in name for char in "*?["))
     globs = tuple(re.compile(fnmatch.translate(name)) for name in names if name not in exact)
     return Subcalendar(exact, globs)
+
+
+def _who(check: _Checker, node: Located) -> Who | None:
+    names = check.strings(node, "who")
+    if names is None:
+        return None
+    exact = frozenset(name.casefold() for name in names if not any(char in name for char in "*?["))
+    globs = tuple(
+        re.compile(fnmatch.translate(name.casefold())) for name in names if any(c in name for c in "*?[")
+    )
+    return Who(exact, globs)
 
 
 def _field(check: _Checker, node: Located) -> FieldMatch | None:
