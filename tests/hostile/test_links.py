@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import icalendar
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from icalproxy.core.scrub import Scrubber, looks_like_link_or_address, normalise
 from tests.hostile import MARKER, PROFILES, build_events, event, leaks
@@ -278,3 +280,21 @@ def test_normalise_reads_what_a_client_reads() -> None:
     assert normalise("a [at] b (dot) c") == "a@b.c"
     assert normalise("x\u200by\u3002z") == "xy.z"
     assert MARKER not in normalise("%00\u2028")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from([text for _, text in CASES] + PROSE), min_size=1, max_size=4),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mixed_lines_lose_every_marker_and_keep_clean_lines(lines: list[list[str]]) -> None:
+    text = "\n".join(" ".join(words) for words in lines)
+    scrubbed = LINK_SCRUBBER.scrub(text)
+    assert MARKER not in normalise(scrubbed).upper()
+    assert LINK_SCRUBBER.scrub(scrubbed) == scrubbed
+    clean = [" ".join(words) for words in lines if all(word in PROSE for word in words)]
+    shown = scrubbed.split("\n")
+    assert all(line.strip() in shown for line in clean)
