@@ -214,7 +214,8 @@ _WWW = re.compile(r"\bwww\d{0,3}\.\S", _FLAGS)
 # host:port, a single-label host included (intranet:8080); the host has two letters at least,
 # so that times (10:30, T10:30) are never ports.
 _PORT = re.compile(r":\d{1,5}(?=[/?#\s]|\Z)")
-_PORT_HOST = re.compile(r"(?<![\w.-])(?=[\w.-]*[a-z][\w.-]*[a-z])[a-z0-9][\w.-]*\Z", _FLAGS)
+_HOST_PORT = re.compile(r"(?<![\w.-])([a-z0-9][\w.-]{0,252}):\d{1,5}(?=[/?#\s]|\Z)", _FLAGS)
+_TWO_LETTERS = re.compile(r"[a-z].*[a-z]", _FLAGS)
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4_HINT = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
 _IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\d])")
@@ -320,21 +321,26 @@ def normalise(line: str) -> str:
 
 
 def _needs_normalising(text: str) -> bool:
+    if _ASCII_ODD.search(text) is not None:
+        return True
     if text.isascii():
-        return _ASCII_ODD.search(text) is not None
+        return False
     return not unicodedata.is_normalized("NFKC", text) or _ODD.search(text) is not None
 
 
-def _word_start(text: str, index: int) -> int:
-    return text.rfind(" ", 0, index) + 1
+def _word_start(text: str, index: int, within: int | None = None) -> int:
+    """Where the word around index starts; -1 when that is more than ``within`` before it."""
+    floor = 0 if within is None else max(0, index - within)
+    start = text.rfind(" ", floor, index) + 1
+    return -1 if start == 0 and floor > 0 else start
 
 
 def _bare_host_paths(text: str) -> Iterator[Span]:
     """intranet/wiki, srv01/share, host/page?x=1 — but never A/B, km/h or Mo/Di."""
     for slash in _SLASH.finditer(text):
         at = slash.start()
-        start = _word_start(text, at)
-        host = _BARE_HOST.fullmatch(text, start, at)
+        start = _word_start(text, at, within=70)
+        host = _BARE_HOST.fullmatch(text, start, at) if start >= 0 else None
         if host is None:
             continue  # not a bare word before the first slash of a word
         end = text.find(" ", at)
@@ -350,7 +356,7 @@ def _opaque_schemes(text: str) -> Iterator[Span]:
     """msteams:…, tel:…, data:…, javascript:… (the last two with the rest of the line)."""
     for colon in _COLON_BEFORE_TEXT.finditer(text):
         at = colon.start()
-        name = _SCHEME_NAME.search(text, _word_start(text, at), at)
+        name = _SCHEME_NAME.search(text, max(0, at - 31), at)  # the lookbehind sees further
         if name is None:
             continue
         scheme = name[0].lower()
@@ -361,11 +367,11 @@ def _opaque_schemes(text: str) -> Iterator[Span]:
 
 
 def _host_ports(text: str) -> Iterator[Span]:
-    for port in _PORT.finditer(text):
-        at = port.start()
-        host = _PORT_HOST.search(text, _word_start(text, at), at)
-        if host is not None:
-            yield host.start(), port.end()
+    if _PORT.search(text) is None:
+        return
+    for match in _HOST_PORT.finditer(text):
+        if _TWO_LETTERS.search(match[1]):
+            yield match.span()
 
 
 def _link_spans(text: str, lowered: str) -> Iterator[Span]:
@@ -395,14 +401,32 @@ def _word_bounds(text: str, spans: list[Span]) -> list[Span]:
     """Each span widened to the whole words it touches, merged where they overlap."""
     widened: list[Span] = []
     for found_start, found_end in sorted(spans):
+        if widened and found_start <= widened[-1][1]:
+            if found_end > widened[-1][1]:  # runs on past the words already taken
+                widened[-1] = (widened[-1][0], _word_end(text, found_end))
+            continue
         start = _word_start(text, found_start)
-        end = text.find(" ", found_end)
-        end = len(text) if end < 0 else end
         if widened and start <= widened[-1][1]:
-            widened[-1] = (widened[-1][0], max(end, widened[-1][1]))
+            widened[-1] = (widened[-1][0], _word_end(text, found_end))
         else:
-            widened.append((start, end))
+            widened.append((start, _word_end(text, found_end)))
     return widened
+
+
+def _word_end(text: str, index: int) -> int:
+    end = text.find(" ", index)
+    return len(text) if end < 0 else end
+
+
+def _blank(text: str, spans: list[Span], filler: str | None = None) -> str:
+    """text with each span replaced by one space, or by as many ``filler`` as it is long."""
+    parts, last = [], 0
+    for start, end in spans:
+        parts.append(text[last:start])
+        parts.append(" " if filler is None else filler * (end - start))
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 class Scrubber:
@@ -439,10 +463,7 @@ class Scrubber:
         spans = self._spans(view)
         if not spans:
             return line
-        cleaned = view
-        for start, end in reversed(spans):
-            cleaned = cleaned[:start] + " " + cleaned[end:]
-        cleaned = _SPACES.sub(" ", cleaned).strip()
+        cleaned = _SPACES.sub(" ", _blank(view, spans)).strip()
         if not cleaned or _BARE_LABEL.match(cleaned):
             return None
         if self._spans(normalise(cleaned)) or (self.links and _RESIDUE.search(cleaned)):
@@ -478,9 +499,7 @@ class Scrubber:
         words = _word_bounds(view, spans)
         if self.links or self.emails:
             # linkify-it reads what the rules above left: most lines need it no more.
-            rest = view
-            for start, end in words:
-                rest = rest[:start] + " " * (end - start) + rest[end:]
+            rest = _blank(view, words, filler=" ")
             if (self.emails and "@" in rest) or _DOT_BETWEEN.search(rest):  # host.tld, an IP, a@b
                 found = list(_linkify_spans(rest, self.links, self.emails))
                 if found:
