@@ -3,6 +3,8 @@ writes them are removed from what subscribers see, and ordinary prose is left al
 
 from __future__ import annotations
 
+import time
+
 import icalendar
 import pytest
 from hypothesis import given, settings
@@ -298,3 +300,30 @@ def test_mixed_lines_lose_every_marker_and_keep_clean_lines(lines: list[list[str
     clean = [" ".join(words) for words in lines if all(word in PROSE for word in words)]
     shown = scrubbed.split("\n")
     assert all(line.strip() in shown for line in clean)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a:" * 30_000,
+        "http://a" * 8_000,
+        "ab:1/" * 12_000,
+        "ab/" * 20_000,
+        "::" * 30_000,
+        "a." * 30_000 + "@x",
+        "a @ " * 15_000 + "b.com",
+        "tel:" * 15_000,
+        "https://a.example/x\n" * 3_000,
+    ],
+    ids=["colons", "schemes", "host-ports", "slashes", "ipv6", "local-part", "spaced-at", "tel", "lines"],
+)
+def test_hostile_sizes_cost_linear_time(text: str) -> None:
+    started = time.process_time()
+    scrubbed = Scrubber(links=True, emails=True, phones=True).scrub(text)
+    assert time.process_time() - started < 3, "quadratic somewhere"
+    assert "://" not in scrubbed
+
+
+def test_brackets_are_read_in_lines_that_are_not_ascii() -> None:
+    assert LINK_SCRUBBER.scrub("example[.]com/SECRET Straße 5") == "Straße 5"
+    assert LINK_SCRUBBER.scrub("SECRET [at] müller [dot] de, Straße 5") == "Straße 5"
