@@ -34,6 +34,7 @@ from icalproxy.core.parse import (
     repair_date,
 )
 from icalproxy.core.report import Problem
+from icalproxy.core.scrub import Scrubber
 from icalproxy.core.status import client_status
 from icalproxy.core.template import Template, compile_template
 from icalproxy.core.timezones import ZoneTable
@@ -90,18 +91,6 @@ FALLBACK_DTSTAMP = "19700101T000000Z"
 _STATUS_VALUES = frozenset({"TENTATIVE", "CONFIRMED", "CANCELLED"})
 _TRANSP_VALUES = frozenset({"OPAQUE", "TRANSPARENT"})
 
-_LINK = re.compile(
-    r"(?i)(?:\b[a-z][a-z0-9+.-]{1,20}://|\bwww\.|\bmailto:|\btel:|\bcallto:|\bsips?:)\S*"
-    r"|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,24}/\S*"
-    r"|\b(?:[\w-]+\.)+(?:com|net|org|info|biz|io|app|dev|cloud|de|ch|at|fr|it|nl|be|uk|eu|us"
-    r"|example)\b"
-)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(
-    r"(?:\+|\b00)\d[\d ()./-]{6,}\d"  # +49 40 555 1234, 0049…
-    r"|\(\d{2,5}\)\s?\d[\d ./-]{4,}\d"  # (040) 555 1234
-    r"|\b0\d{2,5}[ /-]\d{3,}(?:[ -]\d{2,})*\b"  # 040 555 1234
-)
 # Valid by syntax alone: a real month-day (Feb 29 and year 0000 take the typed path), no
 # leap second. DATE-TIME lines carry no VALUE; DATE lines carry VALUE=DATE.
 _D_B = (
@@ -166,12 +155,7 @@ def _combined_pattern(
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
 # Raw name of a simple line → (name, the single-value slot it takes or None).
 _SIMPLE_NAMES = {name.encode(): (name, _SLOT.get(name)) for name in BASE_KEEP}
-_HAS_AT = re.compile("@")
-_HAS_LINK = re.compile(r"(?i:://|www\.|mailto:|tel:|callto:|sips?:|\w\.[a-z]{2})")
-_HAS_DIGITS = re.compile(r"\d\D?\d\D?\d")
-_SPACES = re.compile(r"[ \t]{2,}")
 _PLAIN_CATEGORY = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\\]{1,100}")
-_BARE_LABEL = re.compile(r"[^:]{0,40}:\W*\Z")
 
 
 class RedactedEvent(NamedTuple):
@@ -291,36 +275,15 @@ class Redactor:
         self._same_zone: dict[str, dict[bytes, str]] = {}
         self._cleaned: dict[str, str] = {}
         self._summaries: dict[bytes | None, str] = {}
-        # (pattern, cheap test that must find something before the pattern can)
-        scrubbers: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
-        if profile.scrub.emails:
-            scrubbers.append((_EMAIL, _HAS_AT))  # before links, so that user@host.com goes whole
-        if profile.scrub.links:
-            scrubbers.append((_LINK, _HAS_LINK))
-        if profile.scrub.phones:
-            scrubbers.append((_PHONE, _HAS_DIGITS))
-        self.scrubbers = tuple(scrubbers)
-        # All hints in one search: most text holds nothing to scrub.
-        self.any_hint = re.compile("|".join(f"(?:{hint.pattern})" for _, hint in scrubbers) or r"(?!)")
+        self.scrubber = Scrubber(
+            links=profile.scrub.links, emails=profile.scrub.emails, phones=profile.scrub.phones
+        )
         busy_summary = self._clean(self.busy_summary.render({}))
         self._busy_lines = fold("SUMMARY:" + escape_text(busy_summary)) if busy_summary else b""
 
     def scrub(self, text: str) -> str:
         """Remove links, e-mails (and phones) per profile; a line left as a bare label goes too."""
-        if not text or self.any_hint.search(text) is None:
-            return text.strip()
-        kept = []
-        for line in text.split("\n"):
-            cleaned = line
-            for pattern, hint in self.scrubbers:
-                if hint.search(cleaned):
-                    cleaned = pattern.sub("", cleaned)
-            if cleaned != line:
-                cleaned = _SPACES.sub(" ", cleaned).strip()
-                if not cleaned or _BARE_LABEL.match(cleaned):
-                    continue
-            kept.append(cleaned)
-        return "\n".join(kept).strip()
+        return self.scrubber.scrub(text)
 
     def redact(
         self,
