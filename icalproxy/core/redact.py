@@ -155,6 +155,7 @@ def _combined_pattern(
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
 # Raw name of a simple line → (name, the single-value slot it takes or None).
 _SIMPLE_NAMES = {name.encode(): (name, _SLOT.get(name)) for name in BASE_KEEP}
+_REMARKS = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\})")
 _PLAIN_CATEGORY = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\\]{1,100}")
 
 
@@ -773,6 +774,8 @@ class Redactor:
             fields["details"] = "\n".join(f"{name}: {value}" for name, value in shown if value)
         if self.location is not None:
             fields["location"] = self.scrub(self._text(facts, b"LOCATION", raw.get(b"LOCATION")))
+            # {address}: the location without remarks in brackets ("(gate code 4711)").
+            fields["address"] = _REMARKS.sub("", fields["location"]).strip(" ,;")
         if self.uses_description:
             fields["description"] = self._description(
                 self._text(facts, b"DESCRIPTION", raw.get(b"DESCRIPTION"))
