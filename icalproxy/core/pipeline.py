@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from icalproxy.config.model import Feed, Rules
@@ -23,6 +23,7 @@ from icalproxy.core.redact import RedactedEvent, Redactor
 from icalproxy.core.render import etag_of, render_calendar
 from icalproxy.core.report import FeedReport, Problem, RunReport
 from icalproxy.core.route import Predicate, compile_where, named_subcalendars, required_subcalendars
+from icalproxy.core.stamps import Stamp, StampKey, stamp_event
 from icalproxy.core.timezones import UTC_TIMEZONE, ZoneTable
 from icalproxy.core.values import RecurrenceBudget
 
@@ -41,6 +42,8 @@ class FeedOutput:
 class BuildResult:
     feeds: dict[str, FeedOutput]
     report: RunReport
+    # The visible-content history after this run (see stamps.py): for the shell to keep.
+    stamps: dict[StampKey, Stamp] = field(default_factory=dict)
 
 
 def parse_sources(snapshots: Mapping[str, bytes], uid_key: bytes = b"") -> dict[str, ParsedSource]:
@@ -63,8 +66,11 @@ def render_feeds(
     rules: Rules,
     now: datetime,
     only: Iterable[str] | None = None,
+    stamps: Mapping[StampKey, Stamp] | None = None,
 ) -> BuildResult:
-    run = _Run(sources, rules, now)
+    """``stamps``: the visible-content history of earlier runs (None: none is kept, new
+    content gets a fixed stamp)."""
+    run = _Run(sources, rules, now, stamps)
     wanted = set(only) if only is not None else None
     feeds = []
     for name, feed in rules.feeds.items():
@@ -86,13 +92,22 @@ def render_feeds(
         Problem(source, line, "RRULE too costly to expand; `window` treats the series as open-ended")
         for source, line in run.recurrence.cut
     )
-    return BuildResult(outputs, run.report)
+    return BuildResult(outputs, run.report, run.new_stamps)
 
 
 class _Run:
     """Caches shared by all feeds of one run: facts, redactions, indexes, time zones."""
 
-    def __init__(self, sources: Mapping[str, ParsedSource], rules: Rules, now: datetime) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, ParsedSource],
+        rules: Rules,
+        now: datetime,
+        stamps: Mapping[StampKey, Stamp] | None = None,
+    ) -> None:
+        self.stamps = stamps
+        self.new_stamps: dict[StampKey, Stamp] = {}
+        self.stamp_now = now.strftime("%Y%m%dT%H%M%SZ")
         self.sources = sources
         self.rules = rules
         self.now = now
@@ -144,6 +159,7 @@ class _Run:
         timezones = [chunk for tzid in sorted(tzids) if (chunk := self.zones.definition(tzid)) is not None]
         if not events and not timezones:
             timezones = [UTC_TIMEZONE]  # RFC 5545 §3.6: a calendar holds at least one component
+        events = [self._stamped(feed.name, event) for event in events]
         events.sort(key=lambda item: (item[0], item[1]))
         body = render_calendar(
             feed.title, self.rules.publish.refresh_interval, timezones, [e[2] for e in events]
@@ -290,6 +306,13 @@ class _Run:
         if key not in cache:
             cache[key] = redactor.redact(facts, series.uid, problems=problems)
         return cache[key]
+
+    def _stamped(self, feed: str, event: tuple[str, str, bytes]) -> tuple[str, str, bytes]:
+        uid, key, chunk = event
+        stamp_key = (feed, uid, key)
+        chunk, entry = stamp_event(chunk, stamp_key, self.stamps, self.stamp_now)
+        self.new_stamps[stamp_key] = entry
+        return uid, key, chunk
 
     # ------------------------------------------------------------ shared
 
