@@ -118,14 +118,30 @@ class StatusEntry:
     description: str = ""
     show: bool = True
     calendar_status: str | None = None  # STATUS the event gets: CANCELLED, TENTATIVE, CONFIRMED
+    keep: bool = False  # carry-over: this internal stage changes nothing the client sees
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOverrides:
+    """Custom fields that override, for one job, what the catalogue shows."""
+
+    name: str | None = None  # client-facing job name (default: the scrubbed SUMMARY)
+    description: str | None = None  # status description for this job only
+    visible: str | None = None  # no/false/hide/off/0 hides this job's status
+
+
+NO_OVERRIDES = StatusOverrides()
 
 
 @dataclass(frozen=True, slots=True)
 class StatusCatalogue:
     entries: Mapping[str, StatusEntry] = field(default_factory=dict)  # keys: casefolded values
     field: str = "Status"  # the custom field that holds the status (after `entries`: it shadows)
-    unlisted: Literal["hide", "show"] = "hide"
+    # An internal value not listed: hidden, shown as it is, or (keep) what the client saw before.
+    unlisted: Literal["hide", "show", "keep"] = "keep"
     defined: bool = False  # False: no catalogue in the rules, values shown as they are
+    default: Literal["hidden", "shown"] = "hidden"  # a job that never had a shown status
+    overrides: StatusOverrides = NO_OVERRIDES
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from icalproxy.config.model import (
     SourceMatch,
     StatusCatalogue,
     StatusEntry,
+    StatusOverrides,
     Subcalendar,
     SummaryMatch,
     Webhook,
@@ -394,12 +395,20 @@ def _publish(check: _Checker, node: Located | None) -> Publish:
 def _statuses(check: _Checker, node: Located | None) -> StatusCatalogue:
     if node is None:
         return StatusCatalogue()
-    fields = check.mapping(node, "statuses", {"field", "unlisted", "values"}, required=("values",))
+    fields = check.mapping(
+        node, "statuses", {"field", "unlisted", "values", "default", "overrides"}, required=("values",)
+    )
     if fields is None:
         return StatusCatalogue()
     options: dict[str, Any] = {"defined": True}
     _optional(fields, "field", options, lambda n: check.string(n, "statuses field"))
-    _optional(fields, "unlisted", options, lambda n: check.choice(n, "unlisted", ("hide", "show")))
+    _optional(fields, "unlisted", options, lambda n: check.choice(n, "unlisted", ("hide", "show", "keep")))
+    _optional(fields, "default", options, lambda n: check.choice(n, "default", ("hidden", "shown")))
+    if "overrides" in fields:
+        names = check.mapping(fields["overrides"], "statuses overrides", {"name", "description", "visible"})
+        if names is not None:
+            found = {key: check.string(item, f"overrides {key}") for key, item in names.items()}
+            options["overrides"] = StatusOverrides(**{k: v for k, v in found.items() if v})
     entries: dict[str, StatusEntry] = {}
     values_node = fields.get("values")
     if values_node is not None:
@@ -425,7 +434,8 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
         return StatusEntry(value=value, label=body.value)
     if body.value is None:
         return StatusEntry(value=value, label=value)
-    fields = check.mapping(body, f"status {value!r}", {"label", "description", "show", "calendar_status"})
+    keys = {"label", "description", "show", "calendar_status", "keep"}
+    fields = check.mapping(body, f"status {value!r}", keys)
     if fields is None:
         return None
     label = check.string(fields["label"], "label") if "label" in fields else value
@@ -433,6 +443,7 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
         check.string(fields["description"], "description", empty=True) if "description" in fields else ""
     )
     show = check.boolean(fields["show"], "show") if "show" in fields else True
+    keep = check.boolean(fields["keep"], "keep") if "keep" in fields else False
     calendar_status = None
     if "calendar_status" in fields:
         calendar_status = check.choice(
@@ -440,7 +451,7 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
         )
         if calendar_status is None:
             return None
-    if label is None or description is None or show is None:
+    if label is None or description is None or show is None or keep is None:
         return None
     for key, text in (("label", label), ("description", description)):
         if text and _CLIENT_SCRUB.scrub(text) != text.strip():
@@ -448,7 +459,12 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
             message = f"status {value!r}: the {key} holds a link or e-mail address; clients see it removed"
             check.warn(where, message)
     return StatusEntry(
-        value=value, label=label, description=description, show=show, calendar_status=calendar_status
+        value=value,
+        label=label,
+        description=description,
+        show=show,
+        calendar_status=calendar_status,
+        keep=keep,
     )
 
 

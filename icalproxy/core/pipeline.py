@@ -24,6 +24,7 @@ from icalproxy.core.render import etag_of, render_calendar
 from icalproxy.core.report import FeedReport, Problem, RunReport
 from icalproxy.core.route import Predicate, compile_where, named_subcalendars, required_subcalendars
 from icalproxy.core.stamps import Stamp, StampKey, stamp_event
+from icalproxy.core.status import StatusKey, StatusRecord
 from icalproxy.core.timezones import UTC_TIMEZONE, ZoneTable
 from icalproxy.core.values import RecurrenceBudget
 
@@ -44,6 +45,8 @@ class BuildResult:
     report: RunReport
     # The visible-content history after this run (see stamps.py): for the shell to keep.
     stamps: dict[StampKey, Stamp] = field(default_factory=dict)
+    # Each job's client-facing status now, since when and why (see status.py).
+    statuses: dict[StatusKey, StatusRecord] = field(default_factory=dict)
 
 
 def parse_sources(snapshots: Mapping[str, bytes], uid_key: bytes = b"") -> dict[str, ParsedSource]:
@@ -67,10 +70,12 @@ def render_feeds(
     now: datetime,
     only: Iterable[str] | None = None,
     stamps: Mapping[StampKey, Stamp] | None = None,
+    statuses: Mapping[StatusKey, StatusRecord] | None = None,
 ) -> BuildResult:
     """``stamps``: the visible-content history of earlier runs (None: none is kept, new
-    content gets a fixed stamp)."""
-    run = _Run(sources, rules, now, stamps)
+    content gets a fixed stamp); ``statuses``: what each job's client saw before (None:
+    no history, a first render)."""
+    run = _Run(sources, rules, now, stamps, statuses)
     wanted = set(only) if only is not None else None
     feeds = []
     for name, feed in rules.feeds.items():
@@ -92,7 +97,10 @@ def render_feeds(
         Problem(source, line, "RRULE too costly to expand; `window` treats the series as open-ended")
         for source, line in run.recurrence.cut
     )
-    return BuildResult(outputs, run.report, run.new_stamps)
+    records: dict[StatusKey, StatusRecord] = {}
+    for redactor in run.redactors():
+        records.update(redactor.status_records)
+    return BuildResult(outputs, run.report, run.new_stamps, records)
 
 
 class _Run:
@@ -104,8 +112,10 @@ class _Run:
         rules: Rules,
         now: datetime,
         stamps: Mapping[StampKey, Stamp] | None = None,
+        statuses: Mapping[StatusKey, StatusRecord] | None = None,
     ) -> None:
         self.stamps = stamps
+        self.statuses = dict(statuses) if statuses is not None else None
         self.new_stamps: dict[StampKey, Stamp] = {}
         self.stamp_now = now.strftime("%Y%m%dT%H%M%SZ")
         self.sources = sources
@@ -325,6 +335,9 @@ class _Run:
             )
         return facts
 
+    def redactors(self) -> list[Redactor]:
+        return list(self._redactors.values())
+
     def _redactor(self, profile_name: str) -> Redactor:
         redactor = self._redactors.get(profile_name)
         if redactor is None:
@@ -332,7 +345,13 @@ class _Run:
             feeds = self.rules.feeds.values()
             named = frozenset().union(*(named_subcalendars(feed.where) for feed in feeds))
             redactor = self._redactors[profile_name] = Redactor(
-                profile, self.rules.statuses, self.rules.custom_fields, self.zones, named
+                profile,
+                self.rules.statuses,
+                self.rules.custom_fields,
+                self.zones,
+                named,
+                self.statuses,
+                self.stamp_now,
             )
         return redactor
 

@@ -16,6 +16,7 @@ PLACEHOLDERS = frozenset(
         "summary",
         "status",
         "status_description",
+        "status_since",
         "location",
         "address",
         "description",
