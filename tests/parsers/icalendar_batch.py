@@ -9,17 +9,12 @@ zones of VTIMEZONEs it has read; the cache is emptied between files, so every fi
 fresh process sees. Exit status 3 when icalendar is not importable.
 """
 
-import json
+import os
 import sys
 import warnings
 
 
-def check(icalendar, path):
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        return {"ok": False, "error": f"cannot read input: {exc}"}
+def check(icalendar, data):
     try:
         calendars = icalendar.Calendar.from_ical(data, multiple=True)
     except Exception as exc:  # noqa: BLE001 - icalendar raises ValueError and friends
@@ -54,27 +49,15 @@ def fresh_zone_cache():
         tzp.use_default()
 
 
-def main():
-    if len(sys.argv) != 2:
-        print("usage: icalendar_batch.py LISTFILE", file=sys.stderr)
-        sys.exit(2)
-    try:
-        import icalendar
-    except ImportError as exc:
-        print(f"icalendar not importable: {exc}", file=sys.stderr)
-        sys.exit(3)
-    with open(sys.argv[1], encoding="utf-8") as fh:
-        paths = [line.rstrip("\n") for line in fh if line.strip()]
+def load():
+    import icalendar
+
     warnings.simplefilter("ignore")  # the single-file helper prints them to stderr, unread
-    for path in paths:
-        fresh_zone_cache()
-        try:
-            result = check(icalendar, path)
-        except Exception as exc:  # noqa: BLE001 - the single-file helper would die: a failure
-            result = {"ok": False, "error": f"helper crashed: {type(exc).__name__}: {exc}"}
-        sys.stdout.write(json.dumps(result) + "\n")
-        sys.stdout.flush()
+    return icalendar
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the folder out
+    from batch import main
+
+    main(load, check, before_each=fresh_zone_cache)

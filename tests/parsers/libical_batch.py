@@ -9,17 +9,12 @@ component, every top-level component must be a VCALENDAR, and no component may c
 X-LIC-ERROR property. Exit status 3 when the bindings are not available.
 """
 
-import json
+import os
 import sys
 
 
-def check(I, path):  # noqa: E741 - the name the single-file helper gives the module
+def check(I, data):  # noqa: E741 - the name the single-file helper gives the module
     notes = []
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        return {"ok": False, "error": f"cannot read input: {exc}"}
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -70,28 +65,17 @@ def check(I, path):  # noqa: E741 - the name the single-file helper gives the mo
     return {"ok": True, "events": counts["events"], "notes": notes}
 
 
-def main():
-    if len(sys.argv) != 2:
-        print("usage: libical_batch.py LISTFILE", file=sys.stderr)
-        sys.exit(2)
-    try:
-        import gi
+def load():
+    import gi
 
-        gi.require_version("ICalGLib", "3.0")
-        from gi.repository import ICalGLib
-    except (ImportError, ValueError) as exc:
-        print(f"libical bindings not available: {exc}", file=sys.stderr)
-        sys.exit(3)
-    with open(sys.argv[1], encoding="utf-8") as fh:
-        paths = [line.rstrip("\n") for line in fh if line.strip()]
-    for path in paths:
-        try:
-            result = check(ICalGLib, path)
-        except Exception as exc:  # noqa: BLE001 - the single-file helper would die: a failure
-            result = {"ok": False, "error": f"helper crashed: {type(exc).__name__}: {exc}"}
-        sys.stdout.write(json.dumps(result) + "\n")
-        sys.stdout.flush()
+    gi.require_version("ICalGLib", "3.0")
+    from gi.repository import ICalGLib
+
+    return ICalGLib
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the folder out
+    from batch import main
+
+    main(load, check)
