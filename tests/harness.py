@@ -189,6 +189,8 @@ class Daemon:
         self.config = config
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.ops_port = free_port()
+        self.ops = f"http://127.0.0.1:{self.ops_port}"  # /readyz and /metrics live here
         self.log_path = workdir / f"daemon-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -205,6 +207,8 @@ class Daemon:
                 str(self.config),
                 "--listen",
                 f"127.0.0.1:{self.port}",
+                "--ops-listen",
+                f"127.0.0.1:{self.ops_port}",
                 "--log-format",
                 "json",
             ],
@@ -230,8 +234,11 @@ class Daemon:
             return False
 
     def ready(self) -> tuple[int, dict]:
-        status, _, body = http(self.base + "/readyz")
+        status, _, body = http(self.ops + "/readyz")
         return status, json.loads(body)
+
+    def metrics(self) -> str:
+        return http(self.ops + "/metrics")[2].decode()
 
     def send(self, sig: signal.Signals) -> None:
         assert self.process is not None

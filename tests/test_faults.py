@@ -101,7 +101,7 @@ def test_fault(mode: str, upstream: Upstream, tmp_path: Path) -> None:
         assert (again[1]["ETag"], again[1]["Last-Modified"]) == (good[1]["ETag"], good[1]["Last-Modified"])
         status, ready = daemon.ready()
         assert status == 200 and ready["feeds"]["acme"]["ready"] is True
-        metrics = http(daemon.base + "/metrics")[2].decode()
+        metrics = daemon.metrics()
         assert re.search(rf'icalproxy_fetches_total\{{source="jobs",result="{counted}"\}} [1-9]', metrics)
         assert state_files_are_whole(tmp_path) == []
         assert state_file.read_bytes() == stored
@@ -123,7 +123,7 @@ def test_fault(mode: str, upstream: Upstream, tmp_path: Path) -> None:
 
 
 def _reloaded(daemon: Daemon) -> bool:
-    return 'icalproxy_config_reloads_total{result="ok"} 1' in http(daemon.base + "/metrics")[2].decode()
+    return 'icalproxy_config_reloads_total{result="ok"} 1' in daemon.metrics()
 
 
 def test_alternating_good_and_bad_upstream(upstream: Upstream, tmp_path: Path) -> None:

@@ -172,6 +172,11 @@ class Server:
     public_url: str = ""
     gzip: bool = False
     max_age: int = 300
+    # /readyz and /metrics name every feed: they are served on the ops listener, and on the
+    # public one only to a request bearing ``ops_token`` (empty: never).
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 9090
+    ops_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ _SIZE_UNITS = {
     "GIB": 2**30,
 }
 MAX_REGEX_LENGTH = 500
+MIN_OPS_TOKEN = 16  # e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`
 
 CONFIG_KEYS = {
     "sources",
@@ -678,14 +679,32 @@ def _window(check: _Checker, node: Located) -> Window | None:
 def _server(check: _Checker, node: Located | None) -> Server:
     if node is None:
         return Server()
-    fields = check.mapping(node, "server", {"listen", "public_url", "gzip", "max_age"}) or {}
+    allowed = {"listen", "public_url", "gzip", "max_age", "ops_listen", "ops_token"}
+    fields = check.mapping(node, "server", allowed) or {}
     options: dict[str, Any] = {}
-    if "listen" in fields:
-        listen = parse_listen(str(fields["listen"].value))
-        if listen is None:
-            check.fail(fields["listen"], "listen must be HOST:PORT, e.g. 127.0.0.1:8080")
-        else:
-            options["host"], options["port"] = listen
+    for key, names, example in (
+        ("listen", ("host", "port"), "127.0.0.1:8080"),
+        ("ops_listen", ("ops_host", "ops_port"), "127.0.0.1:9090"),
+    ):
+        if key in fields:
+            listen = parse_listen(str(fields[key].value))
+            if listen is None:
+                check.fail(fields[key], f"{key} must be HOST:PORT, e.g. {example}")
+            else:
+                options[names[0]], options[names[1]] = listen
+    defaults = Server()
+    if options.get("port", defaults.port) == options.get("ops_port", defaults.ops_port):
+        check.fail(
+            fields.get("ops_listen") or fields["listen"], "ops_listen must use another port than listen"
+        )
+    if "ops_token" in fields:
+        token = check.string(fields["ops_token"], "ops_token", empty=True)
+        if token and len(token.strip()) < MIN_OPS_TOKEN:
+            check.fail(
+                fields["ops_token"], f"ops_token must be at least {MIN_OPS_TOKEN} characters (or empty: none)"
+            )
+        elif token is not None:
+            options["ops_token"] = token.strip()
     if "public_url" in fields:
         url = check.string(fields["public_url"], "public_url")
         if url is not None and not url.startswith(("http://", "https://")):

@@ -261,6 +261,7 @@ class _Run:
     ) -> tuple[list[bytes], frozenset[str]]:
         chunks: list[bytes] = []
         floating: set[str] = set()
+        from_tzdata = 0
         for tzid in sorted(tzids):
             chunk = None
             for source_name in feed.sources:
@@ -271,13 +272,16 @@ class _Run:
                         break
             if chunk is None:
                 chunk = builtin_timezone(tzid)
-                if chunk is not None:
-                    report.notes.append(f"VTIMEZONE {tzid} taken from the tz database")
+                from_tzdata += chunk is not None
             if chunk is None:
                 floating.add(tzid)
-                report.notes.append(f"TZID {tzid!r} has no definition; its times are floating")
             else:
                 chunks.append(chunk)
+        # Notes reach /readyz and logs: counts and kinds only, never a value from an event.
+        if from_tzdata:
+            report.notes.append(f"{from_tzdata} VTIMEZONE(s) taken from the tz database")
+        if floating:
+            report.notes.append(f"{len(floating)} TZID(s) without a definition; their times are floating")
         return chunks, frozenset(floating)
 
     def _refloat(

@@ -17,6 +17,9 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     serve = commands.add_parser("serve", help="run the daemon: pull, render and serve feeds")
     config_arg(serve)
     serve.add_argument("--listen", metavar="HOST:PORT", help="overrides server.listen")
+    serve.add_argument(
+        "--ops-listen", metavar="HOST:PORT", help="overrides server.ops_listen (/readyz, /metrics)"
+    )
     serve.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
     serve.set_defaults(handler=cmd_serve)
 
@@ -48,15 +51,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from icalproxy.logs import setup_logging  # noqa: PLC0415
 
     config = load_config(args.config)
-    host, port = config.server.host, config.server.port
-    if args.listen:
-        listen = parse_listen(args.listen)
-        if listen is None:
-            raise ConfigError([f"--listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080"])
-        host, port = listen
+    host, port = _listen_arg(args.listen, "--listen") or (config.server.host, config.server.port)
+    ops = _listen_arg(args.ops_listen, "--ops-listen") or (config.server.ops_host, config.server.ops_port)
     setup_logging(json={"auto": None, "json": True, "console": False}[args.log_format])
-    run(config, host, port)
+    run(config, host, port, ops)
     return 0
+
+
+def _listen_arg(text: str | None, flag: str) -> tuple[str, int] | None:
+    if not text:
+        return None
+    listen = parse_listen(text)
+    if listen is None:
+        raise ConfigError([f"{flag} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080"])
+    return listen
 
 
 def _tokens(config: Config) -> Any:
