@@ -19,7 +19,7 @@ import pytest
 
 from icalproxy.core.lines import unescape_text
 from icalproxy.daemon.tokens import TokenStore
-from tests.harness import Daemon, Upstream, http, wait_until
+from tests.harness import Daemon, Upstream, wait_until
 from tests.support import generated_feed
 
 pytestmark = pytest.mark.slow
