@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(preview)
     preview.add_argument("--feed", required=True, help="feed name")
     preview.add_argument("--format", choices=("agenda", "ics"), default="agenda")
-    preview.add_argument("--days", type=int, default=60, help="agenda length (default 60)")
+    preview.add_argument("--days", type=_positive_days, default=60, help="agenda length (default 60)")
     _now_arg(preview)
 
     from icalproxy.daemon.commands import add_daemon_commands  # noqa: PLC0415
@@ -75,6 +75,16 @@ def _now_arg(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="pretend it is this UTC time (YYYY-MM-DD[THH:MM]); default: now",
     )
+
+
+def _positive_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from exc
+    if not 1 <= days <= 3660:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 3660 days, not {days}")
+    return days
 
 
 def _parse_now(text: str) -> datetime:
@@ -98,13 +108,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s); nothing was changed.", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s){_UNDONE.get(_command(args), '.')}", file=sys.stderr)
         return EXIT_CONFIG
     except IcalproxyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+# What a config problem stopped, said only by commands that would have changed something.
+_UNDONE = {
+    "render": "; nothing was written.",
+    "serve": "; the daemon was not started.",
+    "token new": "; nothing was changed.",
+    "token revoke": "; nothing was changed.",
+    "accept-shrink": "; nothing was changed.",
+}
+
+
+def _command(args: argparse.Namespace) -> str:
+    action = getattr(args, "token_command", None)
+    return f"{args.command} {action}" if action else str(args.command)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

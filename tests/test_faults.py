@@ -60,7 +60,7 @@ def state_files_are_whole(folder: Path) -> list[str]:
 FAULTS = {
     "500": ("HTTP 500", "error"),
     "503": ("HTTP 503", "error"),
-    "refuse": ("connection failed", "error"),
+    "refuse": ("cannot connect to 127.0.0.1:", "error"),  # host and reason, not a class name
     "timeout": ("timed out", "error"),
     "trickle": ("timed out", "error"),
     "huge": ("over the limit", "error"),  # 50 MB against max_bytes 5MB

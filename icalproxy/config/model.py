@@ -159,6 +159,8 @@ class Source:
     retries: int = 2
     headers: Mapping[str, str] = field(default_factory=dict)
     shrink_guard: ShrinkGuard = field(default_factory=ShrinkGuard)
+    where: str = ""  # "file:line" of its url in the config, for messages
+    written: str = ""  # a file source's path as written in the config (``url`` is resolved)
 
     @property
     def is_file(self) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from icalproxy.config.builtin import BUILTIN_PROFILES
 from icalproxy.config.load import Located
@@ -133,8 +134,18 @@ class _Checker:
 
     def duration(self, node: Located, what: str) -> timedelta | None:
         value = node.value
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return timedelta(seconds=value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # `past: 30` meant 30 days to the one who wrote it, 30 seconds to the program.
+            self.fail(
+                node,
+                f"{what}: {value:g} needs a unit, such as {value:g}d, {value:g}h, {value:g}m or {value:g}s",
+            )
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            self.fail(
+                node, f"{what}: {value.strip()!r} needs a unit, such as {value.strip()}d or {value.strip()}m"
+            )
+            return None
         text = str(value).strip().lower() if isinstance(value, str) else ""
         match = _DURATION.match(text) if text else None
         iso = _ISO_DURATION.match(text.upper()) if text else None
@@ -291,7 +302,12 @@ def _sources(check: _Checker, node: Located | None, base: Path, document: Locate
             continue
         if url.startswith("file://"):
             url = url[len("file://") :]
-        if not url.startswith(("http://", "https://")):
+        if url.startswith(("http://", "https://")):
+            host_problem = _host_problem(url)
+            if host_problem is not None:
+                check.fail(fields["url"], f"source {name!r} url: {host_problem}")
+                continue
+        else:
             if "://" in url:
                 check.fail(fields["url"], f"source {name!r} url must be http(s) or a file path")
                 continue
@@ -336,8 +352,25 @@ def _sources(check: _Checker, node: Located | None, base: Path, document: Locate
                 options["shrink_guard"] = ShrinkGuard(**guard_options)
         if "every" in options and options["every"] < timedelta(seconds=10):
             check.fail(fields["every"], "every must be at least 10s (be polite to the upstream)")
-        result[name] = Source(name=name, url=url, **options)
+        written = "" if url.startswith(("http://", "https://")) else str(fields["url"].value)
+        result[name] = Source(name=name, url=url, where=fields["url"].where, written=written, **options)
     return result
+
+
+def _host_problem(url: str) -> str | None:
+    """Why the host of an http(s) URL can never be looked up, or None. Never quotes the URL."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if not host:
+        return "has no host"
+    try:
+        host.encode("idna")
+    except UnicodeError as exc:
+        reason = str(exc).rsplit("UnicodeError: ", 1)[-1].rstrip(")")
+        return f"host {host!r} is not a valid internationalised domain name ({reason})"
+    return None
 
 
 def _int(value: float | None) -> int | None:

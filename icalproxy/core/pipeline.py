@@ -141,6 +141,7 @@ class _Run:
             feed.title, self.rules.publish.refresh_interval, timezones, [e[2] for e in events]
         )
         report.events_out = len(events)
+        report.series_out = len({uid for uid, _, _ in events})
         if len(body) > GOOGLE_MAX_BYTES:
             report.notes.append(
                 f"{len(body) / 1e6:.1f} MB: Google Calendar rejects subscribed feeds over about 1 MB; "

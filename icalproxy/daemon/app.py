@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -181,7 +182,7 @@ def bind(host: str, port: int, what: str) -> socket.socket:
     except socket.gaierror as exc:
         raise ListenError(f"cannot listen on {host}:{port} ({what}): unknown host {host!r}") from exc
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
         raise ListenError(f"cannot listen on {host}:{port} ({what}): {reason.lower()}") from exc
     sock.setblocking(False)
     return sock

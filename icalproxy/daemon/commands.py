@@ -29,6 +29,11 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     config_arg(new)
     new.add_argument("feed", help="feed name")
     new.add_argument("--label", default="", help="who or what it is for (e.g. 'Alice, iPhone')")
+    new.add_argument(
+        "--replace",
+        action="store_true",
+        help="revoke the feed's active tokens with the same label first (rotation in one step)",
+    )
     new.set_defaults(handler=cmd_token_new)
     listing = token_commands.add_parser("list", help="list tokens (never the secrets)")
     config_arg(listing)
@@ -53,6 +58,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     host, port = _listen_arg(args.listen, "--listen") or (config.server.host, config.server.port)
     ops = _listen_arg(args.ops_listen, "--ops-listen") or (config.server.ops_host, config.server.ops_port)
+    if (host, port) != (config.server.host, config.server.port) and not config.server.public_url:
+        print(
+            f"note: --listen {host}:{port} differs from server.listen and server.public_url is not set: "
+            "URLs printed by `token new` use server.listen. Set server.public_url (or server.listen).",
+            file=sys.stderr,
+        )
     setup_logging(json={"auto": None, "json": True, "console": False}[args.log_format])
     run(config, host, port, ops)
     return 0
@@ -75,7 +86,11 @@ def _tokens(config: Config) -> Any:
 
 
 def feed_urls(config: Config, token: str) -> tuple[str, str]:
-    base = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
+    """``server.public_url``, else the configured listen address (what `serve` uses unless
+    `--listen` overrides it: a one-off override cannot reach the URLs printed here)."""
+    host = config.server.host
+    host = f"[{host}]" if ":" in host else host
+    base = config.server.public_url or f"http://{host}:{config.server.port}"
     https = f"{base}/feed/{token}.ics"
     return https, "webcal://" + https.split("://", 1)[1]
 
@@ -85,11 +100,25 @@ def cmd_token_new(args: argparse.Namespace) -> int:
     if args.feed not in config.rules.feeds:
         known = ", ".join(sorted(config.rules.feeds))
         raise ConfigError([f"{args.config}: unknown feed {args.feed!r} (known: {known})"])
-    record, token = _tokens(config).create(args.feed, args.label)
+    store = _tokens(config)
+    replaced = [
+        store.revoke(old.id).id
+        for old in (store.records() if args.replace else ())
+        if old.feed == args.feed and old.label == args.label and old.revoked is None
+    ]
+    record, token = store.create(args.feed, args.label)
     https, webcal = feed_urls(config, token)
     print(f"feed {record.feed}, token id {record.id}" + (f" ({record.label})" if record.label else ""))
     print(f"  {https}")
     print(f"  {webcal}", flush=True)
+    if replaced:
+        print(f"Revoked the token(s) it replaces: {', '.join(replaced)}", file=sys.stderr)
+    if not config.server.public_url:
+        print(
+            f"Note: server.public_url is not set, so these URLs use server.listen ({https.split('/')[2]}); "
+            "`serve --listen` does not change them. Set server.public_url to the address clients use.",
+            file=sys.stderr,
+        )
     print(
         "Shown once: only a hash of the token is stored. Revoke with: "
         f"icalproxy token revoke --config {args.config} {record.id}",
@@ -110,8 +139,16 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    store = _tokens(config)
+    before = next((record for record in store.records() if record.id == args.id), None)
+    if before is not None and before.revoked is not None:
+        print(
+            f"token {before.id} of feed {before.feed} was already revoked at {before.revoked}",
+            file=sys.stderr,
+        )
+        return 1
     try:
-        record = _tokens(config).revoke(args.id)
+        record = store.revoke(args.id)
     except TokenError:
         print(f"error: no token with id {args.id!r}", file=sys.stderr)
         return 1

@@ -136,7 +136,7 @@ async def _feed_response(request: web.Request, version: FeedVersion, config: Con
     use_gzip = (
         config.server.gzip
         and version.gzipped is not None
-        and "gzip" in request.headers.get("Accept-Encoding", "").lower()
+        and prefers_gzip(request.headers.get("Accept-Encoding", ""))
     )
     etag = version.etag[:-1] + '-gzip"' if use_gzip else version.etag
     headers = {
@@ -192,6 +192,30 @@ def _widen_send_buffer(request: web.Request, size: int) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, min(size, _MAX_SEND_BUFFER))
     except OSError:
         pass  # a smaller buffer only costs speed
+
+
+def prefers_gzip(accept_encoding: str) -> bool:
+    """RFC 9110 §12.5.3: gzip when its q-value (or that of ``*``) is above zero and not below
+    identity's. ``gzip;q=0`` refuses it; ``identity;q=0`` alone does not make gzip acceptable."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip().lower()
+        if not coding:
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = min(1.0, max(0.0, float(value.strip())))
+                except ValueError:
+                    weight = 0.0  # a q-value we cannot read: take it as a refusal
+        weights[coding] = weight
+    star = weights.get("*")
+    gzip = weights.get("gzip", weights.get("x-gzip", star if star is not None else 0.0))
+    identity = weights.get("identity", star if star is not None and "identity" not in weights else 1.0)
+    return gzip > 0 and gzip >= identity
 
 
 def _not_modified(request: web.Request, version: FeedVersion, etag: str) -> bool:
