@@ -153,14 +153,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     snapshots, errors = pull_once(config)
     for error in errors:
         print(f"source {error}", file=sys.stderr)
-    for parsed in parse_sources(snapshots).values():
+    parsed_sources = parse_sources(snapshots)
+    for parsed in parsed_sources.values():
         print(
             f"source {parsed.source}: {parsed.vevents} VEVENT(s), {len(parsed.series)} UID(s), "
             f"{len(parsed.problems)} problem(s)"
         )
         for problem in parsed.problems[:20]:
             print(f"  {problem}")
+    print_unmatched(config, parsed_sources, utc_now())
     return EXIT_FAILED if errors else EXIT_OK
+
+
+def print_unmatched(config: Config, parsed: dict[str, ParsedSource], now: datetime) -> int:
+    """Rules that match nothing (a typo, a case mismatch): warnings, with "did you mean"."""
+    report = render_feeds(parsed, config.rules, now).report
+    count = 0
+    for name, feed in config.rules.feeds.items():
+        feed_report = report.feeds.get(name)
+        if feed_report is None or not feed_report.unmatched:
+            continue
+        for note in feed_report.notes[-feed_report.unmatched :]:  # report_unmatched adds them last
+            text = feed_report.details.get(note, note)
+            print(f"{feed.line}: warning: feed {name}: {text}", file=sys.stderr)
+            count += 1
+    return count
 
 
 def cmd_render(args: argparse.Namespace) -> int:

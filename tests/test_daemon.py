@@ -340,7 +340,7 @@ def test_a_large_feed_is_sent_whole_to_concurrent_clients(
     assert body.endswith(b"END:VCALENDAR\r\n") and body.count(b"BEGIN:VEVENT") == 3000
     feeds = daemon.ready()[1]["feeds"]
     assert feeds["acme"]["bytes"] == len(body) and "Google Calendar" in " ".join(feeds["acme"]["notes"])
-    assert feeds["mueller"]["notes"] == []
+    assert not any("Google" in note for note in feeds["mueller"]["notes"])  # only its empty-rule notes
     assert f'icalproxy_feed_bytes{{feed="acme"}} {len(body)}' in daemon.metrics()
     assert '"' + hashlib.sha256(body).hexdigest()[:32] + '"' == headers["ETag"]
     with ThreadPoolExecutor(8) as pool:

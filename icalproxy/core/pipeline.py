@@ -24,6 +24,7 @@ from icalproxy.core.render import etag_of, render_calendar
 from icalproxy.core.report import FeedReport, Problem, RunReport
 from icalproxy.core.route import Predicate, compile_where, required_subcalendars
 from icalproxy.core.timezones import builtin_timezone, render_timezone
+from icalproxy.core.unmatched import NameIndex, report_unmatched, unmatched_rules
 from icalproxy.core.values import RecurrenceBudget
 
 GOOGLE_MAX_BYTES = 1_000_000  # Google Calendar gives up on subscribed feeds above about this size
@@ -74,6 +75,9 @@ def render_feeds(
         feeds.append(feed)
     run.plan(feeds)
     outputs = {feed.name: run.render(feed) for feed in feeds}
+    names = NameIndex(sources, rules.custom_fields, run.facts)  # no silent emptying: see unmatched.py
+    for feed in feeds:
+        report_unmatched(run.report.feeds[feed.name], unmatched_rules(feed.where, feed.sources, names))
     for source in sources.values():
         run.report.problems.extend(source.problems)
         run.report.source_events[source.source] = source.vevents

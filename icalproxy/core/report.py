@@ -26,7 +26,9 @@ class FeedReport:
     series_out: int = 0  # distinct UIDs written: the same unit as events_in
     standalone: int = 0  # overrides published as their own event (master not in this feed)
     dropped: Counter[str] = field(default_factory=Counter)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for ops anywhere: never quote event values
+    details: dict[str, str] = field(default_factory=dict)  # note → terminal form (may name values)
+    unmatched: int = 0  # rule values that appear in no source, + 1 if nothing matched at all
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -38,6 +40,8 @@ class FeedReport:
             "standalone_overrides": self.standalone,
             "dropped": dict(sorted(self.dropped.items())),
             "notes": list(self.notes),
+            "warnings": [self.details[note] for note in self.notes if note in self.details],
+            "unmatched_rules": self.unmatched,
         }
 
 
@@ -62,7 +66,10 @@ class RunReport:
                 f"feed {name}: {report.events_in} series in, {report.series_out} series out "
                 f"({report.events_out} VEVENTs)" + (f"; dropped {dropped}" if dropped else "")
             )
-            lines.extend(f"  note: {note}" for note in report.notes)
+            lines.extend(
+                f"  warning: {report.details[note]}" if note in report.details else f"  note: {note}"
+                for note in report.notes
+            )
         if self.problems:
             lines.append(f"{len(self.problems)} problem(s) in sources:")
             lines.extend(f"  {problem}" for problem in self.problems[:max_problems])

@@ -140,6 +140,9 @@ async def watch_config(app: web.Application, every: float) -> None:
             stamp = current
             await reload(app, "file change")
             stamp = _stamp(app[SERVICE].config)
+        accepted = app[SERVICE].emptying.pending()
+        if accepted:  # `accept-shrink FEED` for a feed held empty: render it to take that
+            await app[SERVICE].render(accepted)
 
 
 async def reload(app: web.Application, reason: str) -> None:

@@ -44,10 +44,11 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     revoke.set_defaults(handler=cmd_token_revoke)
 
     accept = commands.add_parser(
-        "accept-shrink", help="accept a source's sudden shrink at its next pull (shrink guard)"
+        "accept-shrink",
+        help="accept a source's sudden shrink at its next pull, or a feed's emptying (guards)",
     )
     config_arg(accept)
-    accept.add_argument("source", help="source name")
+    accept.add_argument("source", metavar="SOURCE|FEED", help="source name, or feed name")
     accept.set_defaults(handler=cmd_accept_shrink)
 
 
@@ -157,11 +158,17 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_accept_shrink(args: argparse.Namespace) -> int:
+    from icalproxy.daemon.emptying import accept_empty  # noqa: PLC0415
     from icalproxy.daemon.state import StateStore  # noqa: PLC0415
 
     config = load_config(args.config)
-    if args.source not in config.sources:
-        raise ConfigError([f"{args.config}: unknown source {args.source!r}"])
-    StateStore(config.state_dir).accept_shrink(args.source)
-    print(f"source {args.source}: its next pull will be accepted even if it shrank")
+    name = args.source
+    if name not in config.sources and name not in config.rules.feeds:
+        raise ConfigError([f"{args.config}: {name!r} is neither a source nor a feed"])
+    if name in config.sources:
+        StateStore(config.state_dir).accept_shrink(name)
+        print(f"source {name}: its next pull will be accepted even if it shrank")
+    if name in config.rules.feeds:
+        accept_empty(config.state_dir, name)
+        print(f"feed {name}: if it is held because it would become empty, the daemon serves it empty now")
     return 0
