@@ -7,14 +7,11 @@ Exceptions become messages and exit codes in ``main`` only:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-
-import aiohttp
 
 from icalproxy import __version__
 from icalproxy.config.load import load_config
@@ -22,7 +19,7 @@ from icalproxy.config.model import Config
 from icalproxy.core.parse import ParsedSource
 from icalproxy.core.pipeline import parse_sources, render_feeds
 from icalproxy.errors import ConfigError, FetchError, IcalproxyError
-from icalproxy.fetch import SourceFetcher, Validators
+from icalproxy.fetch import SourceFetcher, Validators, read_file_source
 from icalproxy.storage import atomic_write, safe_child
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -229,26 +226,41 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def pull_once(config: Config, only: Sequence[str] | None = None) -> tuple[dict[str, bytes], list[FetchError]]:
-    """Fetch every source once (no state, no conditional GET). Failures are returned."""
+    """Fetch every source once (no state, no conditional GET). Failures are returned.
+    Files are read directly; asyncio and aiohttp start only when an http(s) source is wanted."""
+    wanted = [source for name, source in config.sources.items() if only is None or name in only]
+    snapshots: dict[str, bytes] = {}
+    errors: list[FetchError] = []
+    for source in wanted:
+        if source.is_file:
+            try:
+                body = read_file_source(source, Validators()).body
+            except FetchError as exc:
+                errors.append(exc)
+                continue
+            if body is not None:
+                snapshots[source.name] = body
+    remote = [source for source in wanted if not source.is_file]
+    if not remote:
+        return snapshots, errors
+    import asyncio  # noqa: PLC0415
 
-    async def run() -> tuple[dict[str, bytes], list[FetchError]]:
-        snapshots: dict[str, bytes] = {}
-        errors: list[FetchError] = []
+    import aiohttp  # noqa: PLC0415
+
+    async def run() -> None:
         async with aiohttp.ClientSession() as session:
             fetcher = SourceFetcher(session)
-            for name, source in config.sources.items():
-                if only is not None and name not in only:
-                    continue
+            for source in remote:
                 try:
                     fetched = await fetcher.fetch(source, Validators())
                 except FetchError as exc:
                     errors.append(exc)
                     continue
                 if fetched.body is not None:
-                    snapshots[name] = fetched.body
-        return snapshots, errors
+                    snapshots[source.name] = fetched.body
 
-    return asyncio.run(run())
+    asyncio.run(run())
+    return {name: snapshots[name] for name in config.sources if name in snapshots}, errors
 
 
 if __name__ == "__main__":  # pragma: no cover

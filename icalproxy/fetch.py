@@ -9,21 +9,21 @@ truncated download is an error, never an empty calendar.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from icalproxy import __version__
 from icalproxy.config.model import Source
 from icalproxy.core.lines import first_invalid_utf8
 from icalproxy.errors import FetchError, NotCalendarError
+
+if TYPE_CHECKING:  # aiohttp is imported only when an http(s) source is pulled: `render` of
+    import aiohttp  # file sources starts without the HTTP stack (see tests/test_startup.py)
 
 USER_AGENT = f"icalproxy/{__version__} (calendar feed proxy)"
 MAX_REDIRECTS = 5
@@ -58,9 +58,11 @@ Sleep = Callable[[float], Awaitable[None]]
 class SourceFetcher:
     """The real fetcher. ``session`` is owned by the caller (the app's cleanup context)."""
 
-    def __init__(self, session: aiohttp.ClientSession, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, session: aiohttp.ClientSession, sleep: Sleep | None = None) -> None:
+        import asyncio  # noqa: PLC0415  (only pulling over http needs the event loop)
+
         self.session = session
-        self.sleep = sleep
+        self.sleep = sleep or asyncio.sleep
 
     async def fetch(self, source: Source, validators: Validators) -> Fetched:
         if source.is_file:
@@ -78,6 +80,8 @@ class SourceFetcher:
             await self.sleep(delay * (0.5 + random.random()))  # full jitter around the delay
 
     async def _fetch_http(self, source: Source, validators: Validators) -> Fetched:
+        import aiohttp  # noqa: PLC0415  (see the import at the top)
+
         headers = {"User-Agent": USER_AGENT, "Accept": "text/calendar, */*;q=0.5"}
         headers.update(source.headers)
         if validators.etag:
@@ -121,6 +125,8 @@ def _host(url: str) -> str:
 
 def connection_problem(url: str, exc: aiohttp.ClientError) -> str:
     """What failed, with the host and the reason; never the URL (its path holds the link key)."""
+    import aiohttp  # noqa: PLC0415
+
     host = _host(url)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return f"TLS certificate of {host} rejected: {exc.certificate_error}"
