@@ -9,6 +9,12 @@ each contender runs in its own fresh subprocess (so peak RSS is its own):
 Times are the best of --repeat rounds inside one worker; peak RSS comes from a fresh worker
 doing the work once (VmHWM: interpreter, libraries and input bytes included); ratios are measured
 in this run.
+
+Then the same work as a user meets it, whole process, start-up included (best of --repeat
+fresh processes each, wall clock):
+  icalendar  python roundtrip.py feed.ics out.ics (the round trip above, reading and writing files)
+  icalproxy  icalproxy render --config bench.yaml --out DIR (the installed command)
+and each one's peak RSS (VmHWM, read by the process itself as it exits).
 """
 
 from __future__ import annotations
@@ -88,6 +94,79 @@ def peak_rss_mb() -> float:
 
 WORKERS = {"icalendar": worker_icalendar, "icalproxy": worker_icalproxy}
 
+# ---------------------------------------------------------------- whole process
+
+ROUNDTRIP = f"""
+import sys
+import icalendar
+
+calendar = icalendar.Calendar.from_ical(open(sys.argv[1], "rb").read())
+for event in calendar.walk("VEVENT"):
+    for name in {DROP!r}:
+        event.pop(name, None)
+    event.subcomponents.clear()
+open(sys.argv[2], "wb").write(calendar.to_ical())
+"""
+
+# Runs a script or module as __main__ and writes its own peak RSS to a file as it exits.
+MEASURE = """
+import atexit, runpy, sys
+report, kind, target = sys.argv[1:4]
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open(report, "w").write(line.split()[1])
+atexit.register(hwm)
+sys.argv = [target, *sys.argv[4:]]
+if kind == "module":
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    runpy.run_path(target, run_name="__main__")
+"""
+
+
+def whole_process(kind: str, path: Path, feeds: int, repeat: int) -> dict[str, float]:
+    folder = path.parent
+    if kind == "icalproxy":
+        names = json.loads(path.with_suffix(".names.json").read_text())[:feeds]
+        config = folder / f"{path.stem}-bench.yaml"
+        lines = [f"sources: {{teamup: {{url: {json.dumps(path.name)}}}}}", "feeds:"]
+        lines += [
+            f"  f{i}: {{title: {json.dumps(name)}, where: {{subcalendar: {json.dumps(name)}}}}}"
+            for i, name in enumerate(names)
+        ]
+        config.write_text("\n".join(lines) + "\n")
+        args = [
+            "render",
+            "--config",
+            str(config),
+            "--out",
+            str(folder / f"{path.stem}-out"),
+            "--now",
+            "2026-11-25",
+        ]
+        installed = Path(sys.executable).parent / "icalproxy"
+        command = (
+            [str(installed), *args] if installed.exists() else [sys.executable, "-m", "icalproxy.cli", *args]
+        )
+        measured = ["module", "icalproxy.cli", *args]
+    else:
+        script = folder / "roundtrip.py"
+        script.write_text(ROUNDTRIP)
+        args = [str(path), str(folder / f"{path.stem}-roundtrip.ics")]
+        command = [sys.executable, str(script), *args]
+        measured = ["path", str(script), *args]
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - start)
+    report = folder / f"{path.stem}-{kind}.rss"
+    subprocess.run(
+        [sys.executable, "-c", MEASURE, str(report), *measured], check=True, stdout=subprocess.DEVNULL
+    )
+    return {"seconds": best, "peak_rss_mb": int(report.read_text()) / 1024}
+
 
 def run_worker(kind: str, path: Path, repeat: int, feeds: int) -> dict[str, float]:
     output = subprocess.run(
@@ -114,6 +193,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", default=[10000, 50000])
     parser.add_argument("--feeds", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--no-whole", dest="whole", action="store_false", help="skip the whole-process comparison"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -124,10 +206,13 @@ def main() -> None:
         return
     if not GENERATOR.exists():
         sys.exit(f"{GENERATOR} not found: the benchmark needs ../shared next to the project")
-    print(
+    header = (
         f"{'events':>7} {'MB in':>6} | {'icalendar s':>11} {'RSS MB':>7} | "
         f"{'icalproxy s':>11} {'RSS MB':>7} {'feeds':>5} | {'speed-up':>8} {'RSS ratio':>9}"
     )
+    print("in process (parse → route → redact → render, no start-up):")
+    print(header)
+    whole: list[str] = []
     with tempfile.TemporaryDirectory() as folder:
         for events in args.events:
             path = Path(folder) / f"feed-{events}.ics"
@@ -162,6 +247,19 @@ def main() -> None:
                 f"{baseline['peak_rss_mb'] / ours['peak_rss_mb']:>8.1f}x",
                 flush=True,
             )
+            if args.whole:
+                theirs = whole_process("icalendar", path, args.feeds, args.repeat)
+                mine = whole_process("icalproxy", path, args.feeds, args.repeat)
+                whole.append(
+                    f"{events:>7} {path.stat().st_size / 1e6:>6.1f} | {theirs['seconds']:>11.3f} "
+                    f"{theirs['peak_rss_mb']:>7.1f} | {mine['seconds']:>11.3f} {mine['peak_rss_mb']:>7.1f} "
+                    f"{ours['feeds']:>5.0f} | {theirs['seconds'] / mine['seconds']:>7.1f}x "
+                    f"{theirs['peak_rss_mb'] / mine['peak_rss_mb']:>8.1f}x"
+                )
+    if whole:
+        print("\nwhole process, start-up included (`icalproxy render` vs a round-trip script):")
+        print(header)
+        print("\n".join(whole))
 
 
 if __name__ == "__main__":

@@ -188,8 +188,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     result = render_feeds(parse_sources(snapshots), config.rules, args.now or utc_now(), args.feed)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    for name, feed in sorted(result.feeds.items()):
-        atomic_write(safe_child(out, name, ".ics"), feed.body, mode=0o644)
+    for name, feed in sorted(result.feeds.items()):  # atomic for readers; a rerun redoes it all
+        atomic_write(safe_child(out, name, ".ics"), feed.body, mode=0o644, durable=False)
     for line in result.report.summary_lines():
         print(line)
     print(f"wrote {len(result.feeds)} feed(s) to {out}")
