@@ -281,6 +281,24 @@ def wait_until(check: Callable[[], bool], timeout: float = 15, what: str = "cond
     raise AssertionError(f"timed out waiting for {what}")
 
 
+ACME_FEED = "  acme: {title: Acme, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}\n"
+MUELLER_FEED = "  mueller: {title: Müller, from: [jobs], where: {subcalendar: 'Client: Bäckerei Müller'}}\n"
+
+
+def daemon_config(
+    folder: Path, upstream: Upstream, *, feeds: str = ACME_FEED, server: str = "{}", source: str = "every: 1h"
+) -> Path:
+    """``folder/config.yaml`` with ``rules/feeds.yaml``: one source ``jobs`` on the upstream."""
+    (folder / "rules").mkdir(exist_ok=True)
+    (folder / "rules" / "feeds.yaml").write_text("feeds:\n" + feeds)
+    config = folder / "config.yaml"
+    config.write_text(
+        f"state_dir: state\nrules: rules\nserver: {server}\n"
+        f"sources:\n  jobs: {{url: '{upstream.url}', {source}}}\n"
+    )
+    return config
+
+
 def create_token(config: Path, feed: str, label: str = "") -> str:
     result = subprocess.run(
         [

@@ -14,7 +14,16 @@ import pytest
 from icalproxy.config.load import load_config
 from icalproxy.core.pipeline import build_feeds
 from icalproxy.errors import ConfigError
-from tests.harness import Daemon, Upstream, create_token, http, wait_until
+from tests.harness import (
+    ACME_FEED,
+    MUELLER_FEED,
+    Daemon,
+    Upstream,
+    create_token,
+    daemon_config,
+    http,
+    wait_until,
+)
 from tests.support import FIXTURES
 
 OPS_TOKEN = "ops-0123456789abcdef-SECRETOPS"
@@ -30,18 +39,9 @@ ODD_ZONE = (
 
 
 def _config(tmp_path: Path, upstream: Upstream, server: str) -> Path:
-    (tmp_path / "rules").mkdir(exist_ok=True)
-    (tmp_path / "rules" / "feeds.yaml").write_text(
-        "feeds:\n"
-        "  acme: {title: Acme, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}\n"
-        "  mueller: {title: Müller, from: [jobs], where: {subcalendar: 'Client: Bäckerei Müller'}}\n"
+    return daemon_config(
+        tmp_path, upstream, feeds=ACME_FEED + MUELLER_FEED, server=server, source="every: 1h, retries: 0"
     )
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"state_dir: state\nrules: rules\nserver: {server}\n"
-        f"sources:\n  jobs: {{url: '{upstream.url}', every: 1h, retries: 0}}\n"
-    )
-    return config
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Daemon, Upstream, create_token, free_port, http, raw_get, wait_until
+from tests.harness import Daemon, Upstream, create_token, daemon_config, free_port, http, raw_get, wait_until
 from tests.support import FIXTURES, ROOT
 
 OPS_TOKEN = "ops-token-for-the-proxy-test-0123"
@@ -108,15 +108,7 @@ def test_the_nginx_snippet_in_front_of_the_daemon(
         missing("nginx")
     upstream.state.mode = "ok"
     upstream.state.set_body((FIXTURES / "teamup-jobs.ics").read_bytes())
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "feeds.yaml").write_text(
-        "feeds:\n  acme: {title: Acme, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}\n"
-    )
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        "state_dir: state\nrules: rules\nserver: {ops_token: '${ICALPROXY_OPS_TOKEN}'}\n"
-        f"sources:\n  jobs: {{url: '{upstream.url}', every: 1h}}\n"
-    )
+    config = daemon_config(tmp_path, upstream, server="{ops_token: '${ICALPROXY_OPS_TOKEN}'}")
     monkeypatch.setenv("ICALPROXY_OPS_TOKEN", OPS_TOKEN)
     token = create_token(config, "acme")
     daemon = Daemon(config, tmp_path).start()

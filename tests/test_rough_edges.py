@@ -21,7 +21,7 @@ from icalproxy.daemon.tokens import TokenStore
 from icalproxy.daemon.web import prefers_gzip
 from icalproxy.errors import ConfigError, FetchError
 from icalproxy.fetch import SourceFetcher, Validators
-from tests.harness import Daemon, Upstream, free_port, http
+from tests.harness import Daemon, Upstream, create_token, daemon_config, free_port, http
 from tests.support import FIXTURES, ROOT
 
 JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
@@ -178,13 +178,7 @@ def test_accept_encoding_q_values(header: str, gzip: bool) -> None:
 def test_a_client_that_refuses_gzip_never_gets_it(tmp_path: Path, upstream: Upstream) -> None:
     upstream.state.mode = "ok"
     upstream.state.set_body(JOBS)
-    config = write_config(
-        tmp_path,
-        f"state_dir: state\nserver: {{gzip: true}}\nsources:\n  jobs: {{url: '{upstream.url}'}}\n"
-        "feeds:\n  acme: {title: A, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}\n",
-    )
-    from tests.harness import create_token
-
+    config = daemon_config(tmp_path, upstream, server="{gzip: true}")
     token = create_token(config, "acme")
     daemon = Daemon(config, tmp_path).start()
     try:

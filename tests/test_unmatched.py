@@ -18,7 +18,7 @@ from icalproxy.config.model import AllOf, CustomFields, FieldMatch, Not, Subcale
 from icalproxy.core.parse import parse
 from icalproxy.core.pipeline import build_feeds
 from icalproxy.core.unmatched import NameIndex, Unmatched, unmatched_rules
-from tests.harness import Daemon, Upstream, create_token, http, wait_until
+from tests.harness import Daemon, Upstream, create_token, daemon_config, http, wait_until
 from tests.support import FIXTURES, ROOT
 
 JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
@@ -145,14 +145,7 @@ def test_check_sources_and_render_warn_with_file_line_and_suggestions(tmp_path: 
 def live(tmp_path: Path, upstream: Upstream) -> tuple[Path, Daemon]:
     upstream.state.mode = "ok"
     upstream.state.set_body(JOBS)
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "feeds.yaml").write_text(
-        "feeds:\n  acme: {title: Acme, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}\n"
-    )
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"state_dir: state\nrules: rules\nsources:\n  jobs: {{url: '{upstream.url}', every: 1h}}\n"
-    )
+    config = daemon_config(tmp_path, upstream)
     return config, Daemon(config, tmp_path)
 
 
