@@ -95,9 +95,15 @@ class NameIndex:
         for source in sources:
             names = self._categories.get(source)
             if names is None:
-                names = self._categories[source] = frozenset(
-                    name for component in self._components(source) for name in component.categories
-                )
+                collected: set[str] = set()
+                parsed = self.sources.get(source)
+                for series in parsed.series.values() if parsed is not None else ():
+                    if series.overrides:
+                        for component in series.components():
+                            collected.update(component.categories)
+                    elif series.master is not None:
+                        collected.update(series.master.categories)
+                names = self._categories[source] = frozenset(collected)
             found |= names
         return frozenset(found)
 
