@@ -180,12 +180,14 @@ def test_a_live_reload_with_a_typo_or_a_case_mismatch_holds_the_feed_never_empti
             assert feed["events"] == events and daemon.ready()[0] == 200
             assert http(url)[2] == body and http(url)[1]["ETag"] == headers["ETag"]  # never an empty calendar
             assert 'icalproxy_feed_unmatched_rules{feed="acme"} 2' in daemon.metrics()
+            assert 'icalproxy_feed_emptying_held{feed="acme"} 1' in daemon.metrics()
             assert "Acme Corp" not in json.dumps(feed["notes"])  # notes quote only the rules
 
         accepted = cli("accept-shrink", "--config", str(config), "acme")
         assert accepted.returncode == 0 and "feed acme:" in accepted.stdout
         wait_until(lambda: http(url)[2].count(b"BEGIN:VEVENT") == 0, what="emptied once ops accepted")
         assert daemon.ready()[1]["feeds"]["acme"]["events"] == 0
+        assert 'icalproxy_feed_emptying_held{feed="acme"} 0' in daemon.metrics()
 
         rules.write_text(good)
         daemon.send(signal.SIGHUP)

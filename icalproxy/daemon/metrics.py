@@ -75,6 +75,13 @@ class Metrics:
         )
         for feed, value in sorted(self.feed_unmatched.items()):
             lines.append(f'icalproxy_feed_unmatched_rules{{feed="{_esc(feed)}"}} {value}')
+        family(
+            "icalproxy_feed_emptying_held",
+            "gauge",
+            "1 while a feed keeps its last version because a render would have emptied it.",
+        )
+        for feed, value in sorted(gauges.get("feed_held", {}).items()):
+            lines.append(f'icalproxy_feed_emptying_held{{feed="{_esc(feed)}"}} {value:.0f}')
         for name, summary, text in (
             ("icalproxy_fetch_seconds", self.fetch_seconds, "Time to pull a source."),
             ("icalproxy_render_seconds", self.render_seconds, "Time to render the feeds of a change."),

@@ -253,6 +253,7 @@ async def metrics(request: web.Request) -> web.Response:
         "last_success": {n: s.last_success for n, s in service.sources.items() if s.last_success},
         "source_events": {n: float(s.events) for n, s in service.sources.items()},
         "shrink_held": {n: float(bool(s.held_pulls)) for n, s in service.sources.items()},
+        "feed_held": {n: float(n in service.emptying.held) for n in service.config.rules.feeds},
     }
     text = request.app[METRICS].render(gauges)  # type: ignore[arg-type]
     return web.Response(
