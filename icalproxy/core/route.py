@@ -54,7 +54,6 @@ def _compile(condition: Condition, now: datetime) -> Predicate:
         case Window(past=past, future=future):
             low = now - past if past is not None else None
             high = now + future if future is not None else None
-
             def window(facts: EventFacts) -> bool:
                 # Spans are shared by every feed: expanding COUNT rules up to ``now`` suffices
                 # for any window, as ``low`` is never after it.
