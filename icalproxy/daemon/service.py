@@ -26,6 +26,7 @@ from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.state import StateStore
 from icalproxy.errors import FetchError
 from icalproxy.fetch import Fetcher, Validators
+from icalproxy.installation import installation_key
 from icalproxy.logs import mask_url
 
 log = structlog.get_logger("icalproxy.service")
@@ -89,6 +90,7 @@ class FeedService:
         self.fetcher = fetcher
         self.metrics = metrics
         self.clock = clock
+        self.uid_key = installation_key(config.state_dir)  # keys derived UIDs (see installation.py)
         self.sources: dict[str, SourceStatus] = {name: SourceStatus(name) for name in config.sources}
         self.feeds: Mapping[str, FeedVersion] = MappingProxyType({})
         self.feed_notes: dict[str, list[str]] = {}  # from each feed's last render: what ops should know
@@ -119,7 +121,7 @@ class FeedService:
             stored = await asyncio.to_thread(self.state.load_source, name)
             if stored is None:
                 continue
-            parsed = await asyncio.to_thread(parse, stored.data, name)
+            parsed = await asyncio.to_thread(parse, stored.data, name, self.uid_key)
             status = self.sources[name]
             status.parsed, status.events = parsed, parsed.vevents
             status.validators = Validators(stored.meta.get("etag"), stored.meta.get("last_modified"))
@@ -169,7 +171,7 @@ class FeedService:
                 self.metrics.fetch(name, "not_modified", time.perf_counter() - started)
                 log.info("source_not_modified", source=name)
                 return
-            parsed = await asyncio.to_thread(parse, fetched.body, name)
+            parsed = await asyncio.to_thread(parse, fetched.body, name, self.uid_key)
             if self._held_by_shrink_guard(status, parsed):
                 self.metrics.fetch(name, "held", time.perf_counter() - started)
                 return
