@@ -5,6 +5,7 @@ IcalproxyError
 ├── FetchError         a source could not be pulled (source name and reason attached)
 │   └── NotCalendarError   a body came back but it is not iCalendar (HTML, empty…)
 ├── StateError         state on disk unreadable or unwritable
+├── ListenError        the daemon cannot listen where it was told (port in use, unknown host)
 └── TokenError         unknown feed or token id in token management
 """
 
@@ -34,6 +35,10 @@ class NotCalendarError(FetchError):
 
 
 class StateError(IcalproxyError):
+    pass
+
+
+class ListenError(IcalproxyError):
     pass
 
 

@@ -17,6 +17,18 @@ if [ -x ../shared/tools/feedcheck/setup.sh ] || [ -f ../shared/tools/feedcheck/s
     echo "feedcheck setup failed: real-client tests will skip" >&2
   fi
 fi
+# The README's production guide is run too (tests/test_production.py): nginx in front of the
+# daemon over TLS (openssl makes the certificate) and its systemd unit (systemd-analyze).
+wanted=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || wanted+=(nginx-light)
+command -v openssl >/dev/null || wanted+=(openssl)
+command -v systemd-analyze >/dev/null || wanted+=(systemd)
+if [ ${#wanted[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends "${wanted[@]}" >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends "${wanted[@]}" >/dev/null 2>&1; } ||
+    echo "could not install ${wanted[*]}: the production-guide tests will skip (or fail in CI)" >&2
+fi
 .venv/bin/ruff check icalproxy tests benchmarks
 .venv/bin/mypy   # strict, on the pure core and the config (see pyproject.toml)
 .venv/bin/python -m pytest "$@"

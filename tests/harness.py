@@ -189,6 +189,8 @@ class Daemon:
         self.config = config
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.ops_port = free_port()
+        self.ops = f"http://127.0.0.1:{self.ops_port}"  # /readyz and /metrics live here
         self.log_path = workdir / f"daemon-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -205,6 +207,8 @@ class Daemon:
                 str(self.config),
                 "--listen",
                 f"127.0.0.1:{self.port}",
+                "--ops-listen",
+                f"127.0.0.1:{self.ops_port}",
                 "--log-format",
                 "json",
             ],
@@ -230,8 +234,11 @@ class Daemon:
             return False
 
     def ready(self) -> tuple[int, dict]:
-        status, _, body = http(self.base + "/readyz")
+        status, _, body = http(self.ops + "/readyz")
         return status, json.loads(body)
+
+    def metrics(self) -> str:
+        return http(self.ops + "/metrics")[2].decode()
 
     def send(self, sig: signal.Signals) -> None:
         assert self.process is not None
@@ -272,6 +279,24 @@ def wait_until(check: Callable[[], bool], timeout: float = 15, what: str = "cond
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+ACME_FEED = "  acme: {title: Acme, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}\n"
+MUELLER_FEED = "  mueller: {title: Müller, from: [jobs], where: {subcalendar: 'Client: Bäckerei Müller'}}\n"
+
+
+def daemon_config(
+    folder: Path, upstream: Upstream, *, feeds: str = ACME_FEED, server: str = "{}", source: str = "every: 1h"
+) -> Path:
+    """``folder/config.yaml`` with ``rules/feeds.yaml``: one source ``jobs`` on the upstream."""
+    (folder / "rules").mkdir(exist_ok=True)
+    (folder / "rules" / "feeds.yaml").write_text("feeds:\n" + feeds)
+    config = folder / "config.yaml"
+    config.write_text(
+        f"state_dir: state\nrules: rules\nserver: {server}\n"
+        f"sources:\n  jobs: {{url: '{upstream.url}', {source}}}\n"
+    )
+    return config
 
 
 def create_token(config: Path, feed: str, label: str = "") -> str:

@@ -60,7 +60,7 @@ def state_files_are_whole(folder: Path) -> list[str]:
 FAULTS = {
     "500": ("HTTP 500", "error"),
     "503": ("HTTP 503", "error"),
-    "refuse": ("connection failed", "error"),
+    "refuse": ("cannot connect to 127.0.0.1:", "error"),  # host and reason, not a class name
     "timeout": ("timed out", "error"),
     "trickle": ("timed out", "error"),
     "huge": ("over the limit", "error"),  # 50 MB against max_bytes 5MB
@@ -101,7 +101,7 @@ def test_fault(mode: str, upstream: Upstream, tmp_path: Path) -> None:
         assert (again[1]["ETag"], again[1]["Last-Modified"]) == (good[1]["ETag"], good[1]["Last-Modified"])
         status, ready = daemon.ready()
         assert status == 200 and ready["feeds"]["acme"]["ready"] is True
-        metrics = http(daemon.base + "/metrics")[2].decode()
+        metrics = daemon.metrics()
         assert re.search(rf'icalproxy_fetches_total\{{source="jobs",result="{counted}"\}} [1-9]', metrics)
         assert state_files_are_whole(tmp_path) == []
         assert state_file.read_bytes() == stored
@@ -123,7 +123,7 @@ def test_fault(mode: str, upstream: Upstream, tmp_path: Path) -> None:
 
 
 def _reloaded(daemon: Daemon) -> bool:
-    return 'icalproxy_config_reloads_total{result="ok"} 1' in http(daemon.base + "/metrics")[2].decode()
+    return 'icalproxy_config_reloads_total{result="ok"} 1' in daemon.metrics()
 
 
 def test_alternating_good_and_bad_upstream(upstream: Upstream, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from icalproxy.core.lines import unescape_text
 from icalproxy.daemon.tokens import TokenStore
-from tests.harness import Daemon, Upstream, http, wait_until
+from tests.harness import Daemon, Upstream, wait_until
 from tests.support import generated_feed
 
 pytestmark = pytest.mark.slow
@@ -85,7 +85,7 @@ def test_load_while_upstream_flaps_and_rules_reload(tmp_path: Path) -> None:
         statuses, wrong, served, second_reload_seen = asyncio.run(_hammer(daemon.base, pairs))
         seconds = time.monotonic() - started
         wait_until(lambda: daemon.log().count('"event": "config_reloaded"') >= 2, what="both reloads logged")
-        metrics = http(daemon.base + "/metrics")[2].decode()
+        metrics = daemon.metrics()
     finally:
         stop.set()
         thread.join(10)

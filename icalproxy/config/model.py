@@ -225,6 +225,8 @@ class Source:
     retries: int = 2
     headers: Mapping[str, str] = field(default_factory=dict)
     shrink_guard: ShrinkGuard = field(default_factory=ShrinkGuard)
+    where: str = ""  # "file:line" of its url in the config, for messages
+    written: str = ""  # a file source's path as written in the config (``url`` is resolved)
 
     @property
     def is_file(self) -> bool:
@@ -238,6 +240,11 @@ class Server:
     public_url: str = ""
     gzip: bool = False
     max_age: int = 300
+    # /readyz and /metrics name every feed: they are served on the ops listener, and on the
+    # public one only to a request bearing ``ops_token`` (empty: never).
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 9090
+    ops_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)

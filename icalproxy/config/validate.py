@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from icalproxy.config.builtin import BUILTIN_PROFILES
 from icalproxy.config.load import Located
@@ -63,6 +64,7 @@ _SIZE_UNITS = {
     "GIB": 2**30,
 }
 MAX_REGEX_LENGTH = 500
+MIN_OPS_TOKEN = 16  # e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`
 
 CONFIG_KEYS = {
     "sources",
@@ -144,8 +146,18 @@ class _Checker:
 
     def duration(self, node: Located, what: str) -> timedelta | None:
         value = node.value
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return timedelta(seconds=value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # `past: 30` meant 30 days to the one who wrote it, 30 seconds to the program.
+            self.fail(
+                node,
+                f"{what}: {value:g} needs a unit, such as {value:g}d, {value:g}h, {value:g}m or {value:g}s",
+            )
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            self.fail(
+                node, f"{what}: {value.strip()!r} needs a unit, such as {value.strip()}d or {value.strip()}m"
+            )
+            return None
         text = str(value).strip().lower() if isinstance(value, str) else ""
         match = _DURATION.match(text) if text else None
         iso = _ISO_DURATION.match(text.upper()) if text else None
@@ -311,7 +323,12 @@ def _sources(check: _Checker, node: Located | None, base: Path, document: Locate
             continue
         if url.startswith("file://"):
             url = url[len("file://") :]
-        if not url.startswith(("http://", "https://")):
+        if url.startswith(("http://", "https://")):
+            host_problem = _host_problem(url)
+            if host_problem is not None:
+                check.fail(fields["url"], f"source {name!r} url: {host_problem}")
+                continue
+        else:
             if "://" in url:
                 check.fail(fields["url"], f"source {name!r} url must be http(s) or a file path")
                 continue
@@ -356,8 +373,25 @@ def _sources(check: _Checker, node: Located | None, base: Path, document: Locate
                 options["shrink_guard"] = ShrinkGuard(**guard_options)
         if "every" in options and options["every"] < timedelta(seconds=10):
             check.fail(fields["every"], "every must be at least 10s (be polite to the upstream)")
-        result[name] = Source(name=name, url=url, **options)
+        written = "" if url.startswith(("http://", "https://")) else str(fields["url"].value)
+        result[name] = Source(name=name, url=url, where=fields["url"].where, written=written, **options)
     return result
+
+
+def _host_problem(url: str) -> str | None:
+    """Why the host of an http(s) URL can never be looked up, or None. Never quotes the URL."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if not host:
+        return "has no host"
+    try:
+        host.encode("idna")
+    except UnicodeError as exc:
+        reason = str(exc).rsplit("UnicodeError: ", 1)[-1].rstrip(")")
+        return f"host {host!r} is not a valid internationalised domain name ({reason})"
+    return None
 
 
 def _int(value: float | None) -> int | None:
@@ -884,14 +918,32 @@ def _window(check: _Checker, node: Located) -> Window | None:
 def _server(check: _Checker, node: Located | None) -> Server:
     if node is None:
         return Server()
-    fields = check.mapping(node, "server", {"listen", "public_url", "gzip", "max_age"}) or {}
+    allowed = {"listen", "public_url", "gzip", "max_age", "ops_listen", "ops_token"}
+    fields = check.mapping(node, "server", allowed) or {}
     options: dict[str, Any] = {}
-    if "listen" in fields:
-        listen = parse_listen(str(fields["listen"].value))
-        if listen is None:
-            check.fail(fields["listen"], "listen must be HOST:PORT, e.g. 127.0.0.1:8080")
-        else:
-            options["host"], options["port"] = listen
+    for key, names, example in (
+        ("listen", ("host", "port"), "127.0.0.1:8080"),
+        ("ops_listen", ("ops_host", "ops_port"), "127.0.0.1:9090"),
+    ):
+        if key in fields:
+            listen = parse_listen(str(fields[key].value))
+            if listen is None:
+                check.fail(fields[key], f"{key} must be HOST:PORT, e.g. {example}")
+            else:
+                options[names[0]], options[names[1]] = listen
+    defaults = Server()
+    if options.get("port", defaults.port) == options.get("ops_port", defaults.ops_port):
+        check.fail(
+            fields.get("ops_listen") or fields["listen"], "ops_listen must use another port than listen"
+        )
+    if "ops_token" in fields:
+        token = check.string(fields["ops_token"], "ops_token", empty=True)
+        if token and len(token.strip()) < MIN_OPS_TOKEN:
+            check.fail(
+                fields["ops_token"], f"ops_token must be at least {MIN_OPS_TOKEN} characters (or empty: none)"
+            )
+        elif token is not None:
+            options["ops_token"] = token.strip()
     if "public_url" in fields:
         url = check.string(fields["public_url"], "public_url")
         if url is not None and not url.startswith(("http://", "https://")):

@@ -26,6 +26,7 @@ from icalproxy.core.route import Predicate, compile_where, named_subcalendars, r
 from icalproxy.core.stamps import Stamp, StampKey, stamp_event
 from icalproxy.core.status import StatusKey, StatusRecord
 from icalproxy.core.timezones import UTC_TIMEZONE, ZoneTable
+from icalproxy.core.unmatched import NameIndex, report_unmatched, unmatched_rules
 from icalproxy.core.values import RecurrenceBudget
 
 GOOGLE_MAX_BYTES = 1_000_000  # Google Calendar gives up on subscribed feeds above about this size
@@ -89,6 +90,9 @@ def render_feeds(
         feeds.append(feed)
     run.plan(feeds)
     outputs = {feed.name: run.render(feed) for feed in feeds}
+    names = NameIndex(sources, rules.custom_fields, run.facts)  # no silent emptying: see unmatched.py
+    for feed in feeds:
+        report_unmatched(run.report.feeds[feed.name], unmatched_rules(feed.where, feed.sources, names))
     for source in sources.values():
         run.report.problems.extend(source.problems)
         run.report.source_events[source.source] = source.vevents
@@ -175,6 +179,7 @@ class _Run:
             feed.title, self.rules.publish.refresh_interval, timezones, [e[2] for e in events]
         )
         report.events_out = len(events)
+        report.series_out = len({uid for uid, _, _ in events})
         if len(body) > GOOGLE_MAX_BYTES:
             report.notes.append(
                 f"{len(body) / 1e6:.1f} MB: Google Calendar rejects subscribed feeds over about 1 MB; "

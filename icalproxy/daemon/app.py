@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +27,8 @@ from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.state import StateStore
 from icalproxy.daemon.tokens import TokenStore
-from icalproxy.daemon.web import METRICS, SERVICE, TOKENS, add_routes, observe
-from icalproxy.errors import ConfigError
+from icalproxy.daemon.web import METRICS, SERVICE, TOKENS, add_routes, create_ops_app, observe
+from icalproxy.errors import ConfigError, ListenError
 from icalproxy.fetch import USER_AGENT, Fetcher, SourceFetcher
 
 log = structlog.get_logger("icalproxy.daemon")
@@ -39,11 +41,14 @@ def create_app(
     *,
     fetcher: Callable[[aiohttp.ClientSession], Fetcher] = SourceFetcher,
     reload_check: float = RELOAD_CHECK_SECONDS,
+    ops_socket: socket.socket | None = None,
 ) -> web.Application:
+    """The public app; with ``ops_socket``, its lifecycle also serves the ops app there."""
     app = web.Application(middlewares=[observe])
     app[METRICS] = Metrics()
     app[TOKENS] = TokenStore.in_state_dir(config.state_dir)
     add_routes(app)
+    ops_app = create_ops_app(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit_per_host=2, ttl_dns_cache=300)
@@ -58,6 +63,10 @@ def create_app(
             app[SERVICE] = service
             sender = WebhookSender(alert_state, lambda: service.config, session, app[METRICS], watch)
             alerting = asyncio.create_task(sender.run())
+            ops_runner = web.AppRunner(ops_app, access_log=None, shutdown_timeout=1.0)
+            if ops_socket is not None:
+                await ops_runner.setup()
+                await web.SockSite(ops_runner, ops_socket).start()
             await service.restore()
             scheduler = AsyncIOScheduler(timezone=UTC)
             app[SCHEDULER] = scheduler
@@ -83,6 +92,8 @@ def create_app(
                     await alerting
                 scheduler.shutdown(wait=False)
                 alert_state.close()
+                if ops_socket is not None:
+                    await ops_runner.cleanup()
                 log.info("daemon_stopped")
 
     app.cleanup_ctx.append(lifecycle)
@@ -141,6 +152,9 @@ async def watch_config(app: web.Application, every: float) -> None:
             stamp = current
             await reload(app, "file change")
             stamp = _stamp(app[SERVICE].config)
+        accepted = app[SERVICE].emptying.pending()
+        if accepted:  # `accept-shrink FEED` for a feed held empty: render it to take that
+            await app[SERVICE].render(accepted)
 
 
 async def reload(app: web.Application, reason: str) -> None:
@@ -154,7 +168,8 @@ async def reload(app: web.Application, reason: str) -> None:
         metrics.reload_ok = 0
         log.error("config_rejected", reason=reason, problems=exc.problems[:10])
         return
-    if (config.server.host, config.server.port) != (service.config.server.host, service.config.server.port):
+    listen = ("host", "port", "ops_host", "ops_port")
+    if any(getattr(config.server, key) != getattr(service.config.server, key) for key in listen):
         log.warning("config_listen_change_needs_restart")
     if config.state_dir != service.config.state_dir:
         log.warning("config_state_dir_change_needs_restart")
@@ -174,12 +189,40 @@ def _keep_state_dir(config: Config, state_dir: Path) -> Config:
     return replace(config, state_dir=state_dir)
 
 
-def run(config: Config, host: str, port: int) -> None:
-    app = create_app(config)
-    log.info("listening", url=f"http://{host}:{port}", public_url=config.server.public_url or None)
-    web.run_app(
-        app, host=host, port=port, access_log=None, print=None, shutdown_timeout=5.0, handle_signals=True
+def bind(host: str, port: int, what: str) -> socket.socket:
+    """Listen now, before anything is pulled or written: a port in use is one clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=128)
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot listen on {host}:{port} ({what}): unknown host {host!r}") from exc
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        raise ListenError(f"cannot listen on {host}:{port} ({what}): {reason.lower()}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+def run(config: Config, host: str, port: int, ops: tuple[str, int] | None = None) -> None:
+    ops_host, ops_port = ops or (config.server.ops_host, config.server.ops_port)
+    if ops_port == port != 0:
+        raise ListenError(
+            f"cannot listen on {host}:{port}: the ops listener {ops_host}:{ops_port} needs another port"
+        )
+    public = bind(host, port, "listen")
+    try:
+        ops_socket = bind(ops_host, ops_port, "ops_listen")
+    except ListenError:
+        public.close()
+        raise
+    app = create_app(config, ops_socket=ops_socket)
+    log.info(
+        "listening",
+        url=f"http://{host}:{port}",
+        ops=f"http://{ops_host}:{ops_port}",
+        public_url=config.server.public_url or None,
     )
+    web.run_app(app, sock=public, access_log=None, print=None, shutdown_timeout=5.0, handle_signals=True)
 
 
-__all__ = ["create_app", "reload", "run", "schedule_pulls"]
+__all__ = ["bind", "create_app", "reload", "run", "schedule_pulls"]

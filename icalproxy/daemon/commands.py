@@ -17,6 +17,9 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     serve = commands.add_parser("serve", help="run the daemon: pull, render and serve feeds")
     config_arg(serve)
     serve.add_argument("--listen", metavar="HOST:PORT", help="overrides server.listen")
+    serve.add_argument(
+        "--ops-listen", metavar="HOST:PORT", help="overrides server.ops_listen (/readyz, /metrics)"
+    )
     serve.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
     serve.set_defaults(handler=cmd_serve)
 
@@ -26,6 +29,11 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     config_arg(new)
     new.add_argument("feed", help="feed name")
     new.add_argument("--label", default="", help="who or what it is for (e.g. 'Alice, iPhone')")
+    new.add_argument(
+        "--replace",
+        action="store_true",
+        help="revoke the feed's active tokens with the same label first (rotation in one step)",
+    )
     new.set_defaults(handler=cmd_token_new)
     listing = token_commands.add_parser("list", help="list tokens (never the secrets)")
     config_arg(listing)
@@ -36,10 +44,11 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     revoke.set_defaults(handler=cmd_token_revoke)
 
     accept = commands.add_parser(
-        "accept-shrink", help="accept a source's sudden shrink at its next pull (shrink guard)"
+        "accept-shrink",
+        help="accept a source's sudden shrink at its next pull, or a feed's emptying (guards)",
     )
     config_arg(accept)
-    accept.add_argument("source", help="source name")
+    accept.add_argument("source", metavar="SOURCE|FEED", help="source name, or feed name")
     accept.set_defaults(handler=cmd_accept_shrink)
 
 
@@ -48,15 +57,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from icalproxy.logs import setup_logging  # noqa: PLC0415
 
     config = load_config(args.config)
-    host, port = config.server.host, config.server.port
-    if args.listen:
-        listen = parse_listen(args.listen)
-        if listen is None:
-            raise ConfigError([f"--listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080"])
-        host, port = listen
+    host, port = _listen_arg(args.listen, "--listen") or (config.server.host, config.server.port)
+    ops = _listen_arg(args.ops_listen, "--ops-listen") or (config.server.ops_host, config.server.ops_port)
+    if (host, port) != (config.server.host, config.server.port) and not config.server.public_url:
+        print(
+            f"note: --listen {host}:{port} differs from server.listen and server.public_url is not set: "
+            "URLs printed by `token new` use server.listen. Set server.public_url (or server.listen).",
+            file=sys.stderr,
+        )
     setup_logging(json={"auto": None, "json": True, "console": False}[args.log_format])
-    run(config, host, port)
+    run(config, host, port, ops)
     return 0
+
+
+def _listen_arg(text: str | None, flag: str) -> tuple[str, int] | None:
+    if not text:
+        return None
+    listen = parse_listen(text)
+    if listen is None:
+        raise ConfigError([f"{flag} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080"])
+    return listen
 
 
 def _tokens(config: Config) -> Any:
@@ -67,7 +87,11 @@ def _tokens(config: Config) -> Any:
 
 
 def feed_urls(config: Config, token: str) -> tuple[str, str]:
-    base = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
+    """``server.public_url``, else the configured listen address (what `serve` uses unless
+    `--listen` overrides it: a one-off override cannot reach the URLs printed here)."""
+    host = config.server.host
+    host = f"[{host}]" if ":" in host else host
+    base = config.server.public_url or f"http://{host}:{config.server.port}"
     https = f"{base}/feed/{token}.ics"
     return https, "webcal://" + https.split("://", 1)[1]
 
@@ -77,11 +101,25 @@ def cmd_token_new(args: argparse.Namespace) -> int:
     if args.feed not in config.rules.feeds:
         known = ", ".join(sorted(config.rules.feeds))
         raise ConfigError([f"{args.config}: unknown feed {args.feed!r} (known: {known})"])
-    record, token = _tokens(config).create(args.feed, args.label)
+    store = _tokens(config)
+    replaced = [
+        store.revoke(old.id).id
+        for old in (store.records() if args.replace else ())
+        if old.feed == args.feed and old.label == args.label and old.revoked is None
+    ]
+    record, token = store.create(args.feed, args.label)
     https, webcal = feed_urls(config, token)
     print(f"feed {record.feed}, token id {record.id}" + (f" ({record.label})" if record.label else ""))
     print(f"  {https}")
     print(f"  {webcal}", flush=True)
+    if replaced:
+        print(f"Revoked the token(s) it replaces: {', '.join(replaced)}", file=sys.stderr)
+    if not config.server.public_url:
+        print(
+            f"Note: server.public_url is not set, so these URLs use server.listen ({https.split('/')[2]}); "
+            "`serve --listen` does not change them. Set server.public_url to the address clients use.",
+            file=sys.stderr,
+        )
     print(
         "Shown once: only a hash of the token is stored. Revoke with: "
         f"icalproxy token revoke --config {args.config} {record.id}",
@@ -102,8 +140,16 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    store = _tokens(config)
+    before = next((record for record in store.records() if record.id == args.id), None)
+    if before is not None and before.revoked is not None:
+        print(
+            f"token {before.id} of feed {before.feed} was already revoked at {before.revoked}",
+            file=sys.stderr,
+        )
+        return 1
     try:
-        record = _tokens(config).revoke(args.id)
+        record = store.revoke(args.id)
     except TokenError:
         print(f"error: no token with id {args.id!r}", file=sys.stderr)
         return 1
@@ -112,11 +158,17 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_accept_shrink(args: argparse.Namespace) -> int:
+    from icalproxy.daemon.emptying import accept_empty  # noqa: PLC0415
     from icalproxy.daemon.state import StateStore  # noqa: PLC0415
 
     config = load_config(args.config)
-    if args.source not in config.sources:
-        raise ConfigError([f"{args.config}: unknown source {args.source!r}"])
-    StateStore(config.state_dir).accept_shrink(args.source)
-    print(f"source {args.source}: its next pull will be accepted even if it shrank")
+    name = args.source
+    if name not in config.sources and name not in config.rules.feeds:
+        raise ConfigError([f"{args.config}: {name!r} is neither a source nor a feed"])
+    if name in config.sources:
+        StateStore(config.state_dir).accept_shrink(name)
+        print(f"source {name}: its next pull will be accepted even if it shrank")
+    if name in config.rules.feeds:
+        accept_empty(config.state_dir, name)
+        print(f"feed {name}: if it is held because it would become empty, the daemon serves it empty now")
     return 0

@@ -23,6 +23,7 @@ from icalproxy.core.conflicts import find_conflicts
 from icalproxy.core.parse import ParsedSource, parse
 from icalproxy.core.pipeline import FeedOutput, render_feeds
 from icalproxy.daemon.alerts import ConflictWatch
+from icalproxy.daemon.emptying import EmptyingGuard
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.state import StateStore
 from icalproxy.errors import FetchError, StateError
@@ -97,6 +98,7 @@ class FeedService:
         self.sources: dict[str, SourceStatus] = {name: SourceStatus(name) for name in config.sources}
         self.feeds: Mapping[str, FeedVersion] = MappingProxyType({})
         self.feed_notes: dict[str, list[str]] = {}  # from each feed's last render: what ops should know
+        self.emptying = EmptyingGuard(config.state_dir)  # a render that would empty a feed waits for ops
         self.config_loaded = clock()
         self.config_error: str | None = None
         # Renders run one at a time, each from the sources as they are when it starts, so an
@@ -281,8 +283,12 @@ class FeedService:
         self.metrics.render_seconds.observe(seconds)
         # Served feeds, their notes and metrics change in one step, before the slow state
         # writes: /readyz and /metrics never lag behind what a subscriber already gets.
+        self.emptying.hold(result.feeds, result.report, self.feeds)
         changed = self._install(result.feeds)
         for name, output in result.feeds.items():
+            self.metrics.feed_unmatched[name] = (
+                report.unmatched if (report := result.report.feeds.get(name)) else 0
+            )
             self.metrics.feed_events[name] = output.events
             self.metrics.feed_bytes[name] = len(output.body)
             notes = list(result.report.feeds[name].notes) if name in result.report.feeds else []
@@ -292,6 +298,7 @@ class FeedService:
         for gone in set(self.feed_notes) - set(self.config.rules.feeds):
             del self.feed_notes[gone]
             self.metrics.feed_events.pop(gone, None)
+            self.metrics.feed_unmatched.pop(gone, None)
             self.metrics.feed_bytes.pop(gone, None)
         for version in changed:
             meta = {"etag": version.etag, "last_modified": version.last_modified, "events": version.events}

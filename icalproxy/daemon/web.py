@@ -5,10 +5,16 @@ constant time; unknown → 404, revoked → 410, with the same work done either 
 served with a strong ETag (a hash of the bytes) and a Last-Modified that moves only when
 the bytes change, so a 304 is never sent for changed content. No error text ever goes
 into a feed body; no token ever reaches a log line.
+
+``/readyz`` and ``/metrics`` name every feed with its size and notes: they are for ops only.
+The ops listener (``server.ops_listen``, loopback by default) serves them; the public
+listener answers them only to ``Authorization: Bearer <server.ops_token>`` and with the same
+404 as any unknown path otherwise, so a subscriber learns nothing from asking.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import socket
 import time
@@ -28,6 +34,7 @@ log = structlog.get_logger("icalproxy.http")
 SERVICE = web.AppKey("service", FeedService)
 TOKENS = web.AppKey("tokens", TokenStore)
 METRICS = web.AppKey("metrics", Metrics)
+MAIN = web.AppKey("main", web.Application)  # on the ops app: the public app that owns the service
 TOKEN_PATTERN = r"[A-Za-z0-9_-]{16,128}"  # noqa: S105 - a URL pattern, not a secret
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -39,11 +46,47 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def add_routes(app: web.Application) -> None:
+    """The public listener: feeds and /healthz; /readyz and /metrics only with the ops token."""
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/feed/{token:" + TOKEN_PATTERN + "}.ics", serve_feed, name="feed")
     app.router.add_get("/healthz", healthz, name="healthz")
-    app.router.add_get("/readyz", readyz, name="readyz")
-    app.router.add_get("/metrics", metrics, name="metrics")
+    app.router.add_get("/readyz", _ops_only(readyz), name="readyz")
+    app.router.add_get("/metrics", _ops_only(metrics), name="metrics")
+
+
+def create_ops_app(main: web.Application) -> web.Application:
+    """The ops listener: /healthz, /readyz and /metrics of ``main``'s service, no token asked."""
+    ops = web.Application(middlewares=[observe])
+    ops[MAIN] = main
+    ops[METRICS] = main[METRICS]
+    ops.on_response_prepare.append(_security_headers)
+    ops.router.add_get("/healthz", healthz, name="ops_healthz")
+    ops.router.add_get("/readyz", readyz, name="ops_readyz")
+    ops.router.add_get("/metrics", metrics, name="ops_metrics")
+    return ops
+
+
+def _service(request: web.Request) -> FeedService:
+    app = request.app.get(MAIN, request.app)
+    return app[SERVICE]
+
+
+def _ops_only(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not ops_authorized(request.headers.get("Authorization", ""), _service(request).config):
+            return web.Response(status=404, text="not found\n")
+        return await handler(request)
+
+    return guarded
+
+
+def ops_authorized(header: str, config: Config) -> bool:
+    """``Bearer <ops_token>``, compared in constant time; never true without a configured token."""
+    expected = config.server.ops_token
+    scheme, _, offered = header.partition(" ")
+    if not expected or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(offered.strip().encode(), expected.encode())
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -93,7 +136,7 @@ async def _feed_response(request: web.Request, version: FeedVersion, config: Con
     use_gzip = (
         config.server.gzip
         and version.gzipped is not None
-        and "gzip" in request.headers.get("Accept-Encoding", "").lower()
+        and prefers_gzip(request.headers.get("Accept-Encoding", ""))
     )
     etag = version.etag[:-1] + '-gzip"' if use_gzip else version.etag
     headers = {
@@ -151,6 +194,30 @@ def _widen_send_buffer(request: web.Request, size: int) -> None:
         pass  # a smaller buffer only costs speed
 
 
+def prefers_gzip(accept_encoding: str) -> bool:
+    """RFC 9110 §12.5.3: gzip when its q-value (or that of ``*``) is above zero and not below
+    identity's. ``gzip;q=0`` refuses it; ``identity;q=0`` alone does not make gzip acceptable."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip().lower()
+        if not coding:
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = min(1.0, max(0.0, float(value.strip())))
+                except ValueError:
+                    weight = 0.0  # a q-value we cannot read: take it as a refusal
+        weights[coding] = weight
+    star = weights.get("*")
+    gzip = weights.get("gzip", weights.get("x-gzip", star if star is not None else 0.0))
+    identity = weights.get("identity", star if star is not None and "identity" not in weights else 1.0)
+    return gzip > 0 and gzip >= identity
+
+
 def _not_modified(request: web.Request, version: FeedVersion, etag: str) -> bool:
     """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since."""
     if_none_match = request.headers.get("If-None-Match")
@@ -172,7 +239,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready, body = request.app[SERVICE].readiness()
+    ready, body = _service(request).readiness()
     return web.Response(
         status=200 if ready else 503,
         text=json.dumps(body, indent=2, sort_keys=True) + "\n",
@@ -181,11 +248,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
+    service = _service(request)
     gauges = {
         "last_success": {n: s.last_success for n, s in service.sources.items() if s.last_success},
         "source_events": {n: float(s.events) for n, s in service.sources.items()},
         "shrink_held": {n: float(bool(s.held_pulls)) for n, s in service.sources.items()},
+        "feed_held": {n: float(n in service.emptying.held) for n in service.config.rules.feeds},
     }
     text = request.app[METRICS].render(gauges)  # type: ignore[arg-type]
     return web.Response(
