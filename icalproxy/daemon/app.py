@@ -21,15 +21,18 @@ from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
-from icalproxy.daemon.state import StateStore
-from icalproxy.daemon.tokens import TokenStore
+from icalproxy.daemon.store import Store, open_sql_store
+from icalproxy.daemon.tokens import TokenIndex
 from icalproxy.daemon.web import METRICS, SERVICE, TOKENS, add_routes, observe
 from icalproxy.errors import ConfigError
 from icalproxy.fetch import USER_AGENT, Fetcher, SourceFetcher
 
 log = structlog.get_logger("icalproxy.daemon")
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+STORE = web.AppKey("store", Store)
 RELOAD_CHECK_SECONDS = 2.0
+USES_FLUSH_SECONDS = 60.0  # subscriber stats: one batched write a minute, never one per request
+STORE_RETRY_SECONDS = 2.0  # writes the store refused are retried this often
 
 
 def create_app(
@@ -40,15 +43,15 @@ def create_app(
 ) -> web.Application:
     app = web.Application(middlewares=[observe])
     app[METRICS] = Metrics()
-    app[TOKENS] = TokenStore.in_state_dir(config.state_dir)
     add_routes(app)
+    app.cleanup_ctx.append(_store_context(config))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit_per_host=2, ttl_dns_cache=300)
         async with aiohttp.ClientSession(
             connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False
         ) as session:
-            service = FeedService(config, StateStore(config.state_dir), fetcher(session), app[METRICS])
+            service = FeedService(config, app[STORE], fetcher(session), app[METRICS])
             app[SERVICE] = service
             await service.restore()
             scheduler = AsyncIOScheduler(timezone=UTC)
@@ -56,6 +59,7 @@ def create_app(
             schedule_pulls(scheduler, service)
             scheduler.start()
             watcher = asyncio.create_task(watch_config(app, reload_check))
+            keeper = asyncio.create_task(keep_store(app))
             loop = asyncio.get_running_loop()
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(app, reload(app, "SIGHUP")))
@@ -67,14 +71,48 @@ def create_app(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signal.SIGHUP)
                     loop.remove_signal_handler(signal.SIGUSR1)
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                for task in (watcher, keeper):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 scheduler.shutdown(wait=False)
+                await service.save_pending()
                 log.info("daemon_stopped")
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _store_context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The store (migrated, today's files imported) and the token index, before anything else."""
+
+    async def store_context(app: web.Application) -> AsyncIterator[None]:
+        opened = await asyncio.to_thread(open_sql_store, config.store, config.state_dir, logged=True)
+        store = Store(opened)
+        app[STORE] = store
+        app[TOKENS] = tokens = TokenIndex(store)
+        await tokens.refresh()
+        try:
+            yield
+        finally:
+            await tokens.flush_uses()
+            await asyncio.to_thread(store.close)
+
+    return store_context
+
+
+async def keep_store(app: web.Application) -> None:
+    """Retry writes the store refused, and write subscriber stats once a minute."""
+    service, tokens = app[SERVICE], app[TOKENS]
+    loop = asyncio.get_running_loop()
+    flushed = loop.time()
+    while True:
+        await asyncio.sleep(STORE_RETRY_SECONDS)
+        if service.store_error is not None:
+            await service.save_pending()
+        if loop.time() - flushed >= USES_FLUSH_SECONDS:
+            flushed = loop.time()
+            await tokens.flush_uses()
 
 
 _TASKS: set[asyncio.Task[None]] = set()

@@ -1,8 +1,9 @@
 """The daemon's state machine: pull sources, guard against shrinks, render, swap, persist.
 
-Everything here runs on the event loop; parsing and rendering (CPU) and state writes (disk)
-go to a worker thread, so requests keep being served meanwhile. Served feeds live in an
-immutable mapping that is replaced whole, so a reader never sees half an update.
+Everything here runs on the event loop; parsing and rendering (CPU) go to a worker thread and
+state writes to the store's thread, so requests keep being served meanwhile. Served feeds live
+in an immutable mapping that is replaced whole, so a reader never sees half an update. A write
+the store refuses (database down) is kept in memory and written when it answers again.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import gzip
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -22,8 +23,8 @@ from icalproxy.config.model import Config
 from icalproxy.core.parse import ParsedSource, parse
 from icalproxy.core.pipeline import FeedOutput, render_feeds
 from icalproxy.daemon.metrics import Metrics
-from icalproxy.daemon.state import StateStore
-from icalproxy.errors import FetchError
+from icalproxy.daemon.store import FeedBody, SourceSnapshot, Store
+from icalproxy.errors import FetchError, StateError
 from icalproxy.fetch import Fetcher, Validators
 from icalproxy.logs import mask_url
 
@@ -38,6 +39,7 @@ class FeedVersion:
     last_modified: int  # when these bytes first appeared (epoch seconds), not when fetched
     events: int
     gzipped: bytes | None = None
+    version: int = 0  # the store's version number (monotonic per feed); 0 until written
 
 
 @dataclass(slots=True)
@@ -78,13 +80,13 @@ class FeedService:
     def __init__(
         self,
         config: Config,
-        state: StateStore,
+        store: Store,
         fetcher: Fetcher,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
-        self.state = state
+        self.store = store
         self.fetcher = fetcher
         self.metrics = metrics
         self.clock = clock
@@ -101,28 +103,31 @@ class FeedService:
         self._render_pending: set[str] = set()
         self._render_requested = 0  # sequence number of the latest render request
         self._render_covered = 0  # the latest request a finished render has served
+        # Accepted pulls and rendered feeds the store has not taken yet (it was unreachable).
+        self._unsaved_sources: dict[str, SourceSnapshot] = {}
+        self._unsaved_feeds: dict[str, FeedVersion] = {}
+        self.store_error: str | None = None
 
     # ------------------------------------------------------------ startup
 
     async def restore(self) -> None:
-        """Serve from disk at once: stored feeds, then feeds re-rendered from stored sources."""
-        await asyncio.to_thread(self.state.prepare)
+        """Serve from the store at once: stored feeds, then feeds re-rendered from stored sources."""
         restored: dict[str, FeedVersion] = {}
-        for name in self.config.rules.feeds:
-            stored = await asyncio.to_thread(self.state.load_feed, name)
-            if stored is not None:
-                restored[name] = self._version(name, stored.data, stored.meta)
+        for name, stored in (await self.store.latest_feeds(self.config.rules.feeds)).items():
+            restored[name] = self._version(
+                name, stored.body, stored.etag, stored.last_modified, stored.events, stored.version
+            )
         self.feeds = MappingProxyType(restored)
         for name in self.config.sources:
-            stored = await asyncio.to_thread(self.state.load_source, name)
-            if stored is None:
+            snapshot = await self.store.load_source(name)
+            if snapshot is None:
                 continue
-            parsed = await asyncio.to_thread(parse, stored.data, name)
+            parsed = await asyncio.to_thread(parse, snapshot.body, name)
             status = self.sources[name]
             status.parsed, status.events = parsed, parsed.vevents
-            status.validators = Validators(stored.meta.get("etag"), stored.meta.get("last_modified"))
-            status.last_change = stored.meta.get("changed")
-            status.last_success = stored.meta.get("fetched")
+            status.validators = Validators(snapshot.etag, snapshot.last_modified)
+            status.last_change, status.last_success = snapshot.changed, snapshot.fetched
+            status.held_pulls, status.held_events = snapshot.held_pulls, snapshot.held_events
         log.info(
             "state_restored",
             feeds=len(restored),
@@ -130,11 +135,11 @@ class FeedService:
         )
         await self.render(self.config.rules.feeds)
 
-    def _version(self, name: str, body: bytes, meta: Mapping[str, Any]) -> FeedVersion:
+    def _version(
+        self, name: str, body: bytes, etag: str, last_modified: int, events: int, version: int = 0
+    ) -> FeedVersion:
         gzipped = gzip.compress(body, mtime=0) if self.config.server.gzip else None
-        return FeedVersion(
-            name, body, str(meta["etag"]), int(meta["last_modified"]), int(meta.get("events", 0)), gzipped
-        )
+        return FeedVersion(name, body, etag, last_modified, events, gzipped, version)
 
     # ------------------------------------------------------------ pulling
 
@@ -163,12 +168,12 @@ class FeedService:
             if fetched.not_modified or fetched.body is None:
                 # Unchanged since the last good version: a shrink that was being held is gone.
                 status.last_success, status.last_error, status.failures = self.clock(), None, 0
-                status.held_pulls, status.held_events = 0, None
+                await self._guard_state(status, 0, None)
                 self.metrics.fetch(name, "not_modified", time.perf_counter() - started)
                 log.info("source_not_modified", source=name)
                 return
             parsed = await asyncio.to_thread(parse, fetched.body, name)
-            if self._held_by_shrink_guard(status, parsed):
+            if await self._held_by_shrink_guard(status, parsed):
                 self.metrics.fetch(name, "held", time.perf_counter() - started)
                 return
             await self._accept(status, fetched.body, parsed, fetched.validators)
@@ -180,16 +185,19 @@ class FeedService:
         self.metrics.fetch(status.name, "error", 0.0)
         log.warning("source_failed", source=status.name, reason=reason, failures=status.failures)
 
-    def _held_by_shrink_guard(self, status: SourceStatus, parsed: ParsedSource) -> bool:
+    async def _held_by_shrink_guard(self, status: SourceStatus, parsed: ParsedSource) -> bool:
         guard = self.config.sources[status.name].shrink_guard
         before, after = status.events, parsed.vevents
         shrunk = status.parsed is not None and before > 0 and after < before * (1 - guard.max_loss)
         if not shrunk:
             status.held_pulls, status.held_events = 0, None
             return False
-        status.held_pulls += 1
-        status.held_events = after
-        accepted = self.state.take_shrink_acceptance(status.name)
+        await self._guard_state(status, status.held_pulls + 1, after)
+        try:
+            accepted = await self.store.take_shrink_acceptance(status.name)
+        except StateError as exc:
+            self._store_failed(exc)
+            accepted = False
         if accepted or status.held_pulls >= guard.confirm_pulls:
             log.warning(
                 "shrink_accepted",
@@ -199,7 +207,7 @@ class FeedService:
                 by="ops" if accepted else "persistence",
                 pulls=status.held_pulls,
             )
-            status.held_pulls, status.held_events = 0, None
+            await self._guard_state(status, 0, None)
             return False
         status.last_error = (
             f"shrink guard: {before} → {after} events; last good version kept "
@@ -222,14 +230,10 @@ class FeedService:
         status.parsed, status.events, status.validators = parsed, parsed.vevents, validators
         status.last_success = status.last_change = now
         status.last_error, status.failures = None, 0
-        meta = {
-            "etag": validators.etag,
-            "last_modified": validators.last_modified,
-            "fetched": now,
-            "changed": now,
-            "events": parsed.vevents,
-        }
-        await asyncio.to_thread(self.state.save_source, status.name, body, meta)
+        self._unsaved_sources[status.name] = SourceSnapshot(
+            status.name, body, validators.etag, validators.last_modified, now, now, parsed.vevents
+        )
+        await self.save_pending()
         log.info(
             "source_updated",
             source=status.name,
@@ -237,6 +241,56 @@ class FeedService:
             bytes=len(body),
             problems=len(parsed.problems),
         )
+
+    async def _guard_state(self, status: SourceStatus, held_pulls: int, held_events: int | None) -> None:
+        """The shrink guard's count survives a restart: it is kept with the source's snapshot."""
+        changed = (status.held_pulls, status.held_events) != (held_pulls, held_events)
+        status.held_pulls, status.held_events = held_pulls, held_events
+        if changed or held_pulls:
+            try:
+                await self.store.save_shrink_guard(status.name, held_pulls, held_events)
+            except StateError as exc:
+                self._store_failed(exc)
+
+    async def save_pending(self) -> bool:
+        """Write what the store has not taken yet; True when nothing is left unsaved."""
+        try:
+            for name, snapshot in list(self._unsaved_sources.items()):
+                await self.store.save_source(snapshot)
+                if self._unsaved_sources.get(name) is snapshot:
+                    del self._unsaved_sources[name]
+            pending = [v for v in self._unsaved_feeds.values() if self.feeds.get(v.name) is v]
+            self._unsaved_feeds.clear()
+            if pending:
+                try:
+                    numbers = await self.store.install_feeds(
+                        [FeedBody(v.name, v.body, v.etag, v.last_modified, v.events) for v in pending]
+                    )
+                except StateError:
+                    for version in pending:
+                        self._unsaved_feeds.setdefault(version.name, version)
+                    raise
+                self._numbered(pending, numbers)
+        except StateError as exc:
+            self._store_failed(exc)
+            return False
+        if self.store_error is not None:
+            log.info("store_writes_resumed")
+        self.store_error = None
+        return True
+
+    def _store_failed(self, exc: StateError) -> None:
+        if self.store_error is None:
+            log.error("store_write_failed", error=str(exc), kept_in_memory=True)
+        self.store_error = str(exc)
+
+    def _numbered(self, written: list[FeedVersion], numbers: list[int]) -> None:
+        """Served versions get the numbers the store gave them (if they are still served)."""
+        current = dict(self.feeds)
+        for version, number in zip(written, numbers, strict=True):
+            if current.get(version.name) is version:
+                current[version.name] = replace(version, version=number)
+        self.feeds = MappingProxyType(current)
 
     def feeds_using(self, source: str) -> list[str]:
         return [name for name, feed in self.config.rules.feeds.items() if source in feed.sources]
@@ -288,8 +342,8 @@ class FeedService:
             self.metrics.feed_events.pop(gone, None)
             self.metrics.feed_bytes.pop(gone, None)
         for version in changed:
-            meta = {"etag": version.etag, "last_modified": version.last_modified, "events": version.events}
-            await asyncio.to_thread(self.state.save_feed, version.name, version.body, meta)
+            self._unsaved_feeds[version.name] = version
+        await self.save_pending()
         log.info("feeds_rendered", feeds=len(result.feeds), changed=len(changed), ms=round(seconds * 1000))
 
     def _install(self, outputs: Mapping[str, FeedOutput]) -> list[FeedVersion]:
@@ -304,9 +358,7 @@ class FeedService:
             # Strictly later than the previous version, so If-Modified-Since never hides a change.
             last_modified = max(now, previous.last_modified + 1) if previous is not None else now
             current[name] = version = self._version(
-                name,
-                output.body,
-                {"etag": output.etag, "last_modified": last_modified, "events": output.events},
+                name, output.body, output.etag, last_modified, output.events
             )
             changed.append(version)
         for name in list(current):
@@ -363,6 +415,13 @@ class FeedService:
             },
             "feeds": feeds,
             "config": {"loaded": _iso(self.config_loaded), "last_reload_error": self.config_error},
+            # Serving goes on from memory while the store is unreachable; writes wait for it.
+            "store": {
+                "backend": self.store.dialect,
+                "degraded": self.store_error is not None,
+                "error": self.store_error,
+                "unsaved": sorted({*self._unsaved_sources, *self._unsaved_feeds}),
+            },
         }
         return ready, body
 
