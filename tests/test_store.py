@@ -26,6 +26,7 @@ from icalproxy.daemon.store import (
 from icalproxy.daemon.store.sql import KEEP_VERSIONS
 from icalproxy.errors import StateError, TokenError
 from tests import legacy_format
+from tests.harness import Daemon, Upstream, http
 from tests.store_worker import body_of
 from tests.support import ROOT
 
@@ -274,3 +275,32 @@ def test_state_dir_of_the_file_format_is_imported_once(store_url: str, tmp_path:
     finally:
         again.close()
     assert (state / "tokens.json").exists() and (state / "feeds" / "acme.state").exists()
+
+
+def test_daemon_on_a_state_dir_of_the_file_format_serves_it_at_once(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """Upgrade in place: the old state folder's feed is served byte for byte with the upstream
+    down, with its ETag and Last-Modified, and its tokens work (a revoked one stays revoked)."""
+    state = tmp_path / "state"
+    alice, alice_token = legacy_format.new_token("acme", "Alice", "2026-11-01T10:00:00Z")
+    old, old_token = legacy_format.new_token("acme", "Old", "2026-10-01T10:00:00Z", "2026-10-02T10:00:00Z")
+    legacy_format.save_tokens(state, [alice, old])
+    served = (ROOT / "tests" / "golden" / "example" / "out" / "acme.ics").read_bytes()
+    legacy_format.save_state(state / "feeds", "acme", served, {"etag": '"old"', "last_modified": 1764000000})
+    upstream.state.mode = "500"
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "state_dir: state\n"
+        f"sources: {{jobs: {{url: '{upstream.url}', every: 1h, retries: 0}}}}\n"
+        "feeds: {acme: {title: Acme, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}}\n"
+    )
+    daemon = Daemon(config, tmp_path).start()
+    try:
+        status, headers, body = http(f"{daemon.base}/feed/{alice_token}.ics")
+        assert (status, body, headers["ETag"]) == (200, served, '"old"')
+        assert headers["Last-Modified"] == "Mon, 24 Nov 2025 16:00:00 GMT"
+        assert http(f"{daemon.base}/feed/{old_token}.ics")[0] == 410
+    finally:
+        daemon.stop()
+    assert '"state_imported"' in daemon.log()
