@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from icalproxy.config.model import Config
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.store import Store, open_sql_store
+from icalproxy.daemon.store.backend import PostgresDatabase
 from icalproxy.daemon.tokens import TokenIndex
 from icalproxy.daemon.web import METRICS, SERVICE, TOKENS, add_routes, observe
 from icalproxy.errors import ConfigError
@@ -33,6 +35,7 @@ STORE = web.AppKey("store", Store)
 RELOAD_CHECK_SECONDS = 2.0
 USES_FLUSH_SECONDS = 60.0  # subscriber stats: one batched write a minute, never one per request
 STORE_RETRY_SECONDS = 2.0  # writes the store refused are retried this often
+FOLLOW_SECONDS = 1.0  # replicas look for new feed versions at least this often
 
 
 def create_app(
@@ -60,6 +63,7 @@ def create_app(
             scheduler.start()
             watcher = asyncio.create_task(watch_config(app, reload_check))
             keeper = asyncio.create_task(keep_store(app))
+            follower = asyncio.create_task(follow_store(app))
             loop = asyncio.get_running_loop()
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(app, reload(app, "SIGHUP")))
@@ -71,12 +75,13 @@ def create_app(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signal.SIGHUP)
                     loop.remove_signal_handler(signal.SIGUSR1)
-                for task in (watcher, keeper):
+                for task in (watcher, keeper, follower):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 scheduler.shutdown(wait=False)
                 await service.save_pending()
+                await service.release_leases()
                 log.info("daemon_stopped")
 
     app.cleanup_ctx.append(lifecycle)
@@ -91,7 +96,7 @@ def _store_context(config: Config) -> Callable[[web.Application], AsyncIterator[
         store = Store(opened)
         app[STORE] = store
         app[TOKENS] = tokens = TokenIndex(store)
-        await tokens.refresh()
+        await tokens.reload()
         try:
             yield
         finally:
@@ -99,6 +104,31 @@ def _store_context(config: Config) -> Callable[[web.Application], AsyncIterator[
             await asyncio.to_thread(store.close)
 
     return store_context
+
+
+async def follow_store(app: web.Application) -> None:
+    """Replicas: serve the versions others install, told by LISTEN/NOTIFY, checked every
+    ``FOLLOW_SECONDS`` anyway (a notification lost while the database was away)."""
+    service = app[SERVICE]
+    db = service.store.sql.db
+    if not isinstance(db, PostgresDatabase):
+        return
+    loop = asyncio.get_running_loop()
+    changed = asyncio.Event()
+    stop = threading.Event()
+    listener = loop.run_in_executor(
+        None, db.listen, lambda payload: loop.call_soon_threadsafe(changed.set), stop
+    )
+    try:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), FOLLOW_SECONDS)
+            changed.clear()
+            await service.follow()
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.shield(listener)
 
 
 async def keep_store(app: web.Application) -> None:

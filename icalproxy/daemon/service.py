@@ -4,12 +4,20 @@ Everything here runs on the event loop; parsing and rendering (CPU) go to a work
 state writes to the store's thread, so requests keep being served meanwhile. Served feeds live
 in an immutable mapping that is replaced whole, so a reader never sees half an update. A write
 the store refuses (database down) is kept in memory and written when it answers again.
+
+Replicas (a PostgreSQL store shared by several daemons): per source, the replica holding its
+lease pulls it and renders the feeds that use it, from the newest snapshots of their other
+sources, and installs the new versions in one transaction; every replica follows the store's
+latest versions (``follow``) and serves them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -29,6 +37,7 @@ from icalproxy.fetch import Fetcher, Validators
 from icalproxy.logs import mask_url
 
 log = structlog.get_logger("icalproxy.service")
+LEASE_SECONDS = 10.0  # a pull lease outlasts its source's interval by this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,7 @@ class SourceStatus:
     held_events: int | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     queued: bool = False  # a pull is waiting for the lock
+    sha256: str | None = None  # of the snapshot ``parsed`` came from (replicas compare it)
 
     def as_dict(self, now: float) -> dict[str, Any]:
         return {
@@ -107,6 +117,9 @@ class FeedService:
         self._unsaved_sources: dict[str, SourceSnapshot] = {}
         self._unsaved_feeds: dict[str, FeedVersion] = {}
         self.store_error: str | None = None
+        self.shared = store.dialect == "postgresql"  # replicas may share this store
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
+        self._feeds_generation: int | None = None
 
     # ------------------------------------------------------------ startup
 
@@ -128,6 +141,7 @@ class FeedService:
             status.validators = Validators(snapshot.etag, snapshot.last_modified)
             status.last_change, status.last_success = snapshot.changed, snapshot.fetched
             status.held_pulls, status.held_events = snapshot.held_pulls, snapshot.held_events
+            status.sha256 = hashlib.sha256(snapshot.body).hexdigest() if self.shared else None
         log.info(
             "state_restored",
             feeds=len(restored),
@@ -153,6 +167,9 @@ class FeedService:
             status.queued = False
             source = self.config.sources.get(name)  # as configured now, after any wait
             if source is None or self.sources.get(name) is not status:
+                return
+            if self.shared and not await self._lease(name, source.every.total_seconds()):
+                await self._sync_sources([name])  # another replica pulls it: follow its snapshot
                 return
             status.last_attempt = self.clock()
             started = time.perf_counter()
@@ -228,6 +245,7 @@ class FeedService:
     ) -> None:
         now = self.clock()
         status.parsed, status.events, status.validators = parsed, parsed.vevents, validators
+        status.sha256 = hashlib.sha256(body).hexdigest() if self.shared else None
         status.last_success = status.last_change = now
         status.last_error, status.failures = None, 0
         self._unsaved_sources[status.name] = SourceSnapshot(
@@ -241,6 +259,80 @@ class FeedService:
             bytes=len(body),
             problems=len(parsed.problems),
         )
+
+    # ------------------------------------------------------------ replicas
+
+    async def _lease(self, name: str, every: float) -> bool:
+        """Whether this replica pulls ``name`` now. The lease outlasts the pull interval, so its
+        holder keeps it from pull to pull; if the holder dies, another replica takes it once it
+        has run out. With the store unreachable every replica pulls (and keeps the result)."""
+        try:
+            return await self.store.call(
+                self.store.sql.take_lease, f"pull:{name}", self.replica, every + LEASE_SECONDS
+            )
+        except StateError as exc:
+            self._store_failed(exc)
+            return True
+
+    async def release_leases(self) -> None:
+        if not self.shared:
+            return
+        for name in list(self.sources):
+            try:
+                await self.store.call(self.store.sql.release_lease, f"pull:{name}", self.replica)
+            except StateError:
+                return
+
+    async def _sync_sources(self, names: Iterable[str]) -> None:
+        """Take over the snapshots other replicas stored for these sources, where they differ."""
+        try:
+            digests = await self.store.call(self.store.sql.source_digests)
+            for name in names:
+                status = self.sources.get(name)
+                if status is None or digests.get(name) in (None, status.sha256):
+                    continue
+                snapshot = await self.store.load_source(name)
+                if snapshot is None:
+                    continue
+                parsed = await asyncio.to_thread(parse, snapshot.body, name)
+                status.parsed, status.events = parsed, parsed.vevents
+                status.validators = Validators(snapshot.etag, snapshot.last_modified)
+                status.last_change, status.last_success = snapshot.changed, snapshot.fetched
+                status.held_pulls, status.held_events = snapshot.held_pulls, snapshot.held_events
+                status.sha256 = hashlib.sha256(snapshot.body).hexdigest()
+                status.last_error = None
+        except StateError as exc:
+            self._store_failed(exc)
+
+    async def follow(self) -> int:
+        """Serve the feed versions other replicas installed, if newer; returns how many."""
+        try:
+            generation = await self.store.call(self.store.sql.feeds_generation)
+            if generation == self._feeds_generation:
+                return 0
+            stored = await self.store.latest_feeds(self.config.rules.feeds)
+        except StateError as exc:
+            self._store_failed(exc)
+            return 0
+        self._feeds_generation = generation
+        current, taken = dict(self.feeds), 0
+        for name, version in stored.items():
+            served = current.get(name)
+            if name in self._unsaved_feeds or (served is not None and served.version >= version.version):
+                continue  # ours is newer, or not written yet (it will get the next number)
+            if served is not None and served.etag == version.etag:
+                current[name] = replace(served, version=version.version)
+                continue
+            current[name] = self._version(
+                name, version.body, version.etag, version.last_modified, version.events, version.version
+            )
+            self.metrics.feed_events[name] = version.events
+            self.metrics.feed_bytes[name] = len(version.body)
+            taken += 1
+        self.feeds = MappingProxyType(current)
+        if taken:
+            log.info("feeds_followed", feeds=taken, generation=generation)
+        return taken
 
     async def _guard_state(self, status: SourceStatus, held_pulls: int, held_events: int | None) -> None:
         """The shrink guard's count survives a restart: it is kept with the source's snapshot."""
@@ -321,6 +413,8 @@ class FeedService:
         await asyncio.gather(*(self.pull(name) for name in list(self.config.sources)))
 
     async def _render(self, wanted: list[str]) -> None:
+        if self.shared:  # the other sources of these feeds may have been pulled elsewhere
+            await self._sync_sources({s for name in wanted for s in self.config.rules.feeds[name].sources})
         parsed = {name: s.parsed for name, s in self.sources.items() if s.parsed is not None}
         now = datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
         started = time.perf_counter()
@@ -408,6 +502,7 @@ class FeedService:
         ready = all(item["ready"] for item in feeds.values())
         body = {
             "ready": ready,
+            "degraded": self.store_error is not None,
             "sources": {
                 name: {**status.as_dict(now), "from": mask_url(self.config.sources[name].url)}
                 for name, status in sorted(self.sources.items())

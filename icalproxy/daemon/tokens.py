@@ -6,13 +6,15 @@ can be revoked alone and rotation needs no downtime.
 
 Each lookup first asks the store whether its tokens changed (one tiny query, at most every
 ``RECHECK_SECONDS``), so ``token revoke`` in another process, or on another replica, counts from
-the next request. When the store cannot be reached the tokens known last keep working.
+the next request. When the store cannot be reached (or is slow to answer) the tokens known last
+keep working, and no request waits long for it.
 Uses (last used, calendar app) are collected here and written in batches, never per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import re
 import time
@@ -27,6 +29,7 @@ from icalproxy.errors import StateError
 
 log = structlog.get_logger("icalproxy.tokens")
 RECHECK_SECONDS = 0.05
+REFRESH_WAIT_SECONDS = 0.25  # a request waits this long for a re-read, then the known tokens answer
 _DUMMY = TokenRecord("", "", "", "0" * 64, "")
 
 # First match wins: Thunderbird's and Nextcloud's agents also name the platform they run on.
@@ -81,10 +84,21 @@ class TokenIndex:
             self._refreshing = asyncio.ensure_future(self._refresh())
         refreshing = self._refreshing
         try:
-            await asyncio.shield(refreshing)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(refreshing), REFRESH_WAIT_SECONDS)
         finally:
             if refreshing.done() and self._refreshing is refreshing:
                 self._refreshing = None
+            elif not refreshing.done():
+                refreshing.add_done_callback(self._refreshed)
+
+    async def reload(self) -> None:
+        """Read the tokens now, waiting as long as the store takes (start-up)."""
+        await self._refresh()
+
+    def _refreshed(self, refreshing: asyncio.Future[None]) -> None:
+        if self._refreshing is refreshing:
+            self._refreshing = None
 
     async def _refresh(self) -> None:
         try:

@@ -11,7 +11,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,6 +57,9 @@ class Database(Protocol):
     def read(self) -> contextlib.AbstractContextManager[Tx]: ...
     def serialize(self, tx: Tx, key: int) -> None:
         """Hold ``key`` until the transaction ends, so such transactions run one at a time."""
+
+    def notify(self, tx: Tx, what: str) -> None:
+        """Tell other processes following the store that ``what`` changed, at commit."""
 
     def close(self) -> None: ...
 
@@ -120,6 +123,9 @@ class SqliteDatabase:
     def serialize(self, tx: Tx, key: int) -> None:
         pass  # BEGIN IMMEDIATE already excludes every other writer
 
+    def notify(self, tx: Tx, what: str) -> None:
+        pass  # one daemon per SQLite file: nobody to tell (the CLI's token changes are polled)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -137,6 +143,7 @@ class PostgresDatabase:
         except ImportError as exc:
             raise StateError("a postgresql:// store needs psycopg and psycopg_pool installed") from exc
         self.where = mask_dsn(dsn)
+        self._dsn = dsn
         self._errors: tuple[type[BaseException], ...] = (psycopg.Error, _pool_error())
         self._pool = ConnectionPool(
             dsn,
@@ -146,6 +153,7 @@ class PostgresDatabase:
             kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
             open=False,
             name="icalproxy-store",
+            check=ConnectionPool.check_connection,  # after a server restart, never a dead one
         )
         self._pool.open(wait=False)
 
@@ -165,6 +173,27 @@ class PostgresDatabase:
     def serialize(self, tx: Tx, key: int) -> None:
         tx.run("SELECT pg_advisory_xact_lock(?)", (key,))
 
+    def notify(self, tx: Tx, what: str) -> None:
+        tx.run("SELECT pg_notify(?, ?)", (CHANNEL, what))
+
+    def listen(self, on_notify: Callable[[str], None], stop: threading.Event) -> None:
+        """Blocking (run it in a thread): call ``on_notify(payload)`` for every notification
+        until ``stop`` is set; reconnects after the server goes away, and reports ``"lost"``
+        when it had to, so the caller re-reads what it may have missed."""
+        import psycopg  # noqa: PLC0415
+
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=3) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    on_notify("connected")
+                    while not stop.is_set():
+                        for notice in conn.notifies(timeout=0.5):
+                            on_notify(notice.payload)
+            except psycopg.Error:
+                on_notify("lost")
+                stop.wait(1.0)
+
     def close(self) -> None:
         self._pool.close()
 
@@ -176,6 +205,9 @@ class PostgresDatabase:
             raise StateError(
                 f"state database {self.where}: {type(exc).__name__}: {_first_line(exc)}"
             ) from exc
+
+
+CHANNEL = "icalproxy"  # LISTEN/NOTIFY channel: payload "feeds" or "tokens"
 
 
 def _pool_error() -> type[BaseException]:

@@ -117,6 +117,7 @@ class SqlStore:
             stamp = _iso(now)
             tx.run("UPDATE tokens SET revoked = ? WHERE id = ?", (stamp, token_id))
             _bump(tx, "tokens_generation")
+            self.db.notify(tx, "tokens")
         return TokenRecord(*row[:5], revoked=stamp), False
 
     def tokens(self) -> list[TokenRecord]:
@@ -145,6 +146,7 @@ class SqlStore:
             [(r.id, r.feed, r.label, r.sha256, r.created, r.revoked) for r in records],
         )
         _bump(tx, "tokens_generation")
+        self.db.notify(tx, "tokens")
 
     # ---------------------------------------------------------------- subscriber stats
 
@@ -213,6 +215,11 @@ class SqlStore:
             return None
         return SourceSnapshot(row[0], body, row[3], row[4], row[5], row[6], int(row[7]), int(row[8]), row[9])
 
+    def source_digests(self) -> dict[str, str]:
+        """Each stored source's SHA-256: which snapshots changed, without reading them."""
+        with self.db.read() as tx:
+            return {str(name): str(digest) for name, digest in tx.all("SELECT name, sha256 FROM sources")}
+
     def save_shrink_guard(self, name: str, held_pulls: int, held_events: int | None) -> None:
         with self.db.transaction() as tx:
             tx.run(
@@ -267,6 +274,7 @@ class SqlStore:
                 )
                 versions.append(version)
             _bump(tx, "feeds_generation")
+            self.db.notify(tx, "feeds")
         return versions
 
     def latest_feeds(self, names: Iterable[str] | None = None) -> dict[str, StoredFeed]:
