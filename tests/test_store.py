@@ -304,3 +304,20 @@ def test_daemon_on_a_state_dir_of_the_file_format_serves_it_at_once(
     finally:
         daemon.stop()
     assert '"state_imported"' in daemon.log()
+
+
+def test_compose_example_runs_three_replicas_on_postgresql_behind_a_proxy() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "compose.replicas.example.yaml").read_text())
+    services = compose["services"]
+    replicas = [name for name in services if name.startswith("icalproxy-")]
+    assert len(replicas) == 3
+    for name in replicas:
+        environment = services[name]["environment"]
+        assert environment["ICALPROXY_STORE"].startswith("postgresql://")
+        assert "${PGPASSWORD}" not in environment["ICALPROXY_STORE"]  # libpq reads PGPASSWORD
+    caddyfile = (ROOT / "Caddyfile.replicas.example").read_text()
+    assert all(f"{name}:8080" in caddyfile for name in replicas)
+    assert services["proxy"]["volumes"][0].startswith("./Caddyfile.replicas.example:")
+    assert "store: ${ICALPROXY_STORE:-sqlite}" in (ROOT / "config.example.yaml").read_text()
