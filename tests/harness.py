@@ -298,6 +298,12 @@ def create_token(config: Path, feed: str, label: str = "") -> str:
     return url.rsplit("/", 1)[1].removesuffix(".ics")
 
 
+def run_cli(config: Path, *args: str) -> str:
+    """``icalproxy ARGS… --config CONFIG`` in a subprocess; its output (it must succeed)."""
+    command = [sys.executable, "-m", "icalproxy.cli", *args, "--config", str(config)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
 def store_problems(state_dir: Path) -> list[str]:
     """What is wrong in a SQLite state store, read as a second process would: SQLite's own
     integrity check, then every stored body against its checksum. Empty when all is whole."""

@@ -8,8 +8,6 @@ the restart everything is written without help."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -18,9 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.harness import Daemon, Upstream, create_token, http, wait_until
+from tests.harness import Daemon, Upstream, create_token, http, run_cli, wait_until
 from tests.postgres import PgServer
-from tests.support import FIXTURES, ROOT
+from tests.support import FIXTURES
 
 pytestmark = pytest.mark.slow
 JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
@@ -177,20 +175,8 @@ def test_three_replicas_on_postgresql(
         assert [row[2] for row in rows] == sorted(row[2] for row in rows)  # versions never go back
 
         # A token revoked on one replica's store is 410 on all of them within a second.
-        listing = subprocess.run(
-            [sys.executable, "-m", "icalproxy.cli", "token", "list", "--config", str(config)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        token_id = listing.splitlines()[1].split()[0]
-        subprocess.run(
-            [sys.executable, "-m", "icalproxy.cli", "token", "revoke", "--config", str(config), token_id],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
+        token_id = run_cli(config, "token", "list").splitlines()[1].split()[0]
+        run_cli(config, "token", "revoke", token_id)
         revoked = time.monotonic()
         wait_until(lambda: all(http(u)[0] == 410 for u in alive_urls), timeout=1.0, what="410 on all")
         assert time.monotonic() - revoked < 1.0

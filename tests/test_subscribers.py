@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from icalproxy.daemon.store import Store, open_sql_store
 from icalproxy.daemon.tokens import TokenIndex, agent_family
-from tests.harness import Daemon, Upstream, create_token, http
-from tests.support import FIXTURES, ROOT
+from tests.harness import Daemon, Upstream, create_token, http, run_cli
+from tests.support import FIXTURES
 
 AGENTS = {
     "Google-Calendar-Importer": "Google",
@@ -84,11 +82,6 @@ def config(tmp_path: Path, upstream: Upstream) -> Path:
     return path
 
 
-def cli(config: Path, *args: str) -> str:
-    command = [sys.executable, "-m", "icalproxy.cli", *args, "--config", str(config)]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-
-
 def test_token_list_shows_last_use_and_app_and_feeds_lists_feeds(config: Path, tmp_path: Path) -> None:
     google = create_token(config, "acme", "Office")
     thunderbird = create_token(config, "acme", "Alice")
@@ -102,7 +95,7 @@ def test_token_list_shows_last_use_and_app_and_feeds_lists_feeds(config: Path, t
         body = http(url.format(thunderbird))[2]
     finally:
         assert daemon.stop() == 0  # a graceful stop writes the uses not yet written
-    listing = {line.split()[-1]: line.split() for line in cli(config, "token", "list").splitlines()[1:]}
+    listing = {line.split()[-1]: line.split() for line in run_cli(config, "token", "list").splitlines()[1:]}
     assert listing["Office"][4] == "Google" and listing["Office"][3].startswith("20")
     assert listing["Alice"][4] == "other"  # the later request without a User-Agent
     assert listing["Spare"][3:5] == ["never", "-"]
@@ -111,7 +104,7 @@ def test_token_list_shows_last_use_and_app_and_feeds_lists_feeds(config: Path, t
     ids = {line[0] for line in listing.values()}
     assert sum(f'"token_id": "{token_id}"' in log for token_id in ids) == 2
 
-    feeds = {line.split()[0]: line.split() for line in cli(config, "feeds").splitlines()[1:]}
+    feeds = {line.split()[0]: line.split() for line in run_cli(config, "feeds").splitlines()[1:]}
     assert feeds["acme"][1:4] == ["client", str(body.count(b"BEGIN:VEVENT")), str(len(body))]
     assert feeds["acme"][-2:] == ["3", "jobs"]
     assert feeds["busy"][1] == "busy" and feeds["busy"][-2:] == ["0", "jobs"]

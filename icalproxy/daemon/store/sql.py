@@ -255,19 +255,7 @@ class SqlStore:
             for feed in feeds:
                 row = tx.one("SELECT MAX(version) FROM feed_versions WHERE feed = ?", (feed.feed,))
                 version = int(row[0]) + 1 if row and row[0] is not None else 1
-                tx.run(
-                    f"INSERT INTO feed_versions ({_FEED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        feed.feed,
-                        version,
-                        feed.body,
-                        _sha256(feed.body),
-                        feed.etag,
-                        feed.last_modified,
-                        feed.events,
-                        now,
-                    ),
-                )
+                _insert_version(tx, feed, version, now)
                 tx.run(
                     "DELETE FROM feed_versions WHERE feed = ? AND version <= ?",
                     (feed.feed, version - KEEP_VERSIONS),
@@ -465,18 +453,7 @@ class SqlStore:
             now = self.clock()
             for feed in feeds:
                 if tx.one("SELECT 1 FROM feed_versions WHERE feed = ?", (feed.feed,)) is None:
-                    tx.run(
-                        f"INSERT INTO feed_versions ({_FEED_COLUMNS}) VALUES (?, 1, ?, ?, ?, ?, ?, ?)",
-                        (
-                            feed.feed,
-                            feed.body,
-                            _sha256(feed.body),
-                            feed.etag,
-                            feed.last_modified,
-                            feed.events,
-                            now,
-                        ),
-                    )
+                    _insert_version(tx, feed, 1, now)
             tx.many(
                 "INSERT INTO shrink_accepts (source, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(name, now) for name in accepted],
@@ -487,6 +464,13 @@ class SqlStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _insert_version(tx: Tx, feed: FeedBody, version: int, now: float) -> None:
+    tx.run(
+        f"INSERT INTO feed_versions ({_FEED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (feed.feed, version, feed.body, _sha256(feed.body), feed.etag, feed.last_modified, feed.events, now),
+    )
 
 
 def _stored_feed(row: tuple[Any, ...]) -> StoredFeed | None:
