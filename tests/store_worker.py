@@ -21,7 +21,7 @@ def main(mode: str, store_url: str, state_dir: str, count: int) -> None:
         for index in range(count):
             store.create_token("acme", f"worker {index}")
             if index % 2:
-                store.install_feeds([FeedBody("shared", b"x" * 100, f'"{index}"', index, 1)])
+                store.install_feeds([FeedBody("shared", b"x" * 100, f'"{index}"', 1, 1)])
     else:
         top = max((meta.version for meta in store.feed_versions("a")), default=0)
         while True:

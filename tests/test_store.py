@@ -321,3 +321,15 @@ def test_compose_example_runs_three_replicas_on_postgresql_behind_a_proxy() -> N
     assert all(f"{name}:8080" in caddyfile for name in replicas)
     assert services["proxy"]["volumes"][0].startswith("./Caddyfile.replicas.example:")
     assert "store: ${ICALPROXY_STORE:-sqlite}" in (ROOT / "config.example.yaml").read_text()
+
+
+def test_an_older_write_never_replaces_a_newer_one(store: SqlStore) -> None:
+    """Two replicas that both pulled while the database was away write when it is back, the
+    newer one first: the older render and the older snapshot are not installed over them."""
+    assert store.install_feeds([feed("acme", b"newer", last_modified=2000)]) == [1]
+    assert store.install_feeds([feed("acme", b"older", last_modified=1500), feed("busy", b"b")]) == [0, 1]
+    assert store.latest_feeds()["acme"].body == b"newer"
+    store.save_source(SourceSnapshot("jobs", b"new", fetched=20.0, events=2))
+    store.save_source(SourceSnapshot("jobs", b"old", fetched=10.0, events=1))
+    snapshot = store.load_source("jobs")
+    assert snapshot is not None and snapshot.body == b"new"

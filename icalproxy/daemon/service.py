@@ -377,10 +377,11 @@ class FeedService:
         self.store_error = str(exc)
 
     def _numbered(self, written: list[FeedVersion], numbers: list[int]) -> None:
-        """Served versions get the numbers the store gave them (if they are still served)."""
+        """Served versions get the numbers the store gave them (if they are still served); one
+        the store skipped for a newer one keeps 0, so ``follow`` replaces it with that."""
         current = dict(self.feeds)
         for version, number in zip(written, numbers, strict=True):
-            if current.get(version.name) is version:
+            if number and current.get(version.name) is version:
                 current[version.name] = replace(version, version=number)
         self.feeds = MappingProxyType(current)
 

@@ -36,7 +36,7 @@ from icalproxy.errors import StateError, TokenError
 log = structlog.get_logger("icalproxy.store")
 
 TOKEN_BYTES = 32  # 256 bits
-KEEP_VERSIONS = 3  # feed versions kept per feed: the served one and two before it
+KEEP_VERSIONS = 2  # feed versions kept per feed: the served one and the one before it
 MIGRATION_LOCK = 0x1CA1_0001  # PostgreSQL advisory lock keys, each held for one transaction
 INSTALL_LOCK = 0x1CA1_0002
 _DUMMY_HASH = hashlib.sha256(b"icalproxy-no-such-token").hexdigest()
@@ -181,7 +181,10 @@ class SqlStore:
             "body = excluded.body, sha256 = excluded.sha256, etag = excluded.etag, "
             "last_modified = excluded.last_modified, fetched = excluded.fetched, "
             "changed = excluded.changed, events = excluded.events, held_pulls = excluded.held_pulls, "
-            "held_events = excluded.held_events",
+            "held_events = excluded.held_events "
+            # an older pull never replaces a newer one (replicas writing after an outage)
+            "WHERE sources.fetched IS NULL OR excluded.fetched IS NULL "
+            "OR excluded.fetched >= sources.fetched",
             [
                 (
                     s.name,
@@ -245,7 +248,9 @@ class SqlStore:
     def install_feeds(self, feeds: Sequence[FeedBody]) -> list[int]:
         """Install new versions of several feeds in one transaction; returns their version
         numbers (each the feed's previous one plus one). Older versions beyond the last
-        ``KEEP_VERSIONS`` are removed in the same transaction."""
+        ``KEEP_VERSIONS`` are removed in the same transaction. A feed whose stored newest
+        version first appeared later than this one (another replica's newer render landed
+        first, e.g. both were held while the database was away) is skipped: its number is 0."""
         if not feeds:
             return []
         now = self.clock()
@@ -253,8 +258,15 @@ class SqlStore:
         with self.db.transaction() as tx:
             self.db.serialize(tx, INSTALL_LOCK)  # versions stay monotonic with several writers
             for feed in feeds:
-                row = tx.one("SELECT MAX(version) FROM feed_versions WHERE feed = ?", (feed.feed,))
-                version = int(row[0]) + 1 if row and row[0] is not None else 1
+                row = tx.one(
+                    "SELECT version, last_modified FROM feed_versions WHERE feed = ? "
+                    "ORDER BY version DESC LIMIT 1",
+                    (feed.feed,),
+                )
+                if row is not None and int(row[1]) > feed.last_modified:
+                    versions.append(0)
+                    continue
+                version = int(row[0]) + 1 if row is not None else 1
                 _insert_version(tx, feed, version, now)
                 tx.run(
                     "DELETE FROM feed_versions WHERE feed = ? AND version <= ?",
