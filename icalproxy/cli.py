@@ -23,6 +23,7 @@ from icalproxy.core.parse import ParsedSource
 from icalproxy.core.pipeline import parse_sources, render_feeds
 from icalproxy.errors import ConfigError, FetchError, IcalproxyError
 from icalproxy.fetch import SourceFetcher, Validators
+from icalproxy.installation import installation_key
 from icalproxy.storage import atomic_write, safe_child
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -146,7 +147,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     snapshots, errors = pull_once(config)
     for error in errors:
         print(f"source {error}", file=sys.stderr)
-    result = render_feeds(parse_sources(snapshots), config.rules, args.now or utc_now(), args.feed)
+    key = installation_key(config.state_dir)
+    result = render_feeds(parse_sources(snapshots, key), config.rules, args.now or utc_now(), args.feed)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     for name, feed in sorted(result.feeds.items()):
@@ -170,7 +172,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     snapshots, errors = pull_once(config, only=feed.sources)
     for error in errors:
         print(f"source {error}", file=sys.stderr)
-    parsed: dict[str, ParsedSource] = parse_sources(snapshots)
+    parsed: dict[str, ParsedSource] = parse_sources(snapshots, installation_key(config.state_dir))
     now = args.now or utc_now()
     result = render_feeds(parsed, config.rules, now, [feed.name])
     output = result.feeds.get(feed.name)

@@ -323,6 +323,11 @@ def test_compose_example_runs_three_replicas_on_postgresql_behind_a_proxy() -> N
     assert "store: ${ICALPROXY_STORE:-sqlite}" in (ROOT / "config.example.yaml").read_text()
 
 
+def test_replicas_agree_on_one_shared_secret(store: SqlStore) -> None:
+    assert store.shared_secret("installation_key", "aa" * 32) == "aa" * 32
+    assert store.shared_secret("installation_key", "bb" * 32) == "aa" * 32  # the first one stays
+
+
 def test_an_older_write_never_replaces_a_newer_one(store: SqlStore) -> None:
     """Two replicas that both pulled while the database was away write when it is back, the
     newer one first: the older render and the older snapshot are not installed over them."""

@@ -98,6 +98,18 @@ def _field_predicate(condition: FieldMatch) -> Predicate:
     return field
 
 
+def named_subcalendars(condition: Condition | None) -> frozenset[str]:
+    """Every sub-calendar name a condition spells out exactly (under any ``not`` too)."""
+    match condition:
+        case Subcalendar(exact=exact):
+            return exact
+        case AllOf(items=items) | AnyOf(items=items):
+            return frozenset().union(*(named_subcalendars(item) for item in items))
+        case Not(item=item):
+            return named_subcalendars(item)
+    return frozenset()
+
+
 def required_subcalendars(condition: Condition | None) -> frozenset[str] | None:
     """Exact CATEGORIES values of which a matching event must carry one; None if no such set."""
     match condition:

@@ -34,6 +34,7 @@ from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.store import FeedBody, SourceSnapshot, Store
 from icalproxy.errors import FetchError, StateError
 from icalproxy.fetch import Fetcher, Validators
+from icalproxy.installation import installation_key
 from icalproxy.logs import mask_url
 
 log = structlog.get_logger("icalproxy.service")
@@ -100,6 +101,7 @@ class FeedService:
         self.fetcher = fetcher
         self.metrics = metrics
         self.clock = clock
+        self.uid_key = installation_key(config.state_dir)  # keys derived UIDs (see installation.py)
         self.sources: dict[str, SourceStatus] = {name: SourceStatus(name) for name in config.sources}
         self.feeds: Mapping[str, FeedVersion] = MappingProxyType({})
         self.feed_notes: dict[str, list[str]] = {}  # from each feed's last render: what ops should know
@@ -125,6 +127,14 @@ class FeedService:
 
     async def restore(self) -> None:
         """Serve from the store at once: stored feeds, then feeds re-rendered from stored sources."""
+        if self.shared:  # replicas derive UIDs with one key, the first replica's
+            try:
+                shared = await self.store.call(
+                    self.store.sql.shared_secret, "installation_key", self.uid_key.decode()
+                )
+                self.uid_key = shared.encode()
+            except StateError as exc:
+                self._store_failed(exc)
         restored: dict[str, FeedVersion] = {}
         for name, stored in (await self.store.latest_feeds(self.config.rules.feeds)).items():
             restored[name] = self._version(
@@ -135,7 +145,7 @@ class FeedService:
             snapshot = await self.store.load_source(name)
             if snapshot is None:
                 continue
-            parsed = await asyncio.to_thread(parse, snapshot.body, name)
+            parsed = await asyncio.to_thread(parse, snapshot.body, name, self.uid_key)
             status = self.sources[name]
             status.parsed, status.events = parsed, parsed.vevents
             status.validators = Validators(snapshot.etag, snapshot.last_modified)
@@ -189,7 +199,7 @@ class FeedService:
                 self.metrics.fetch(name, "not_modified", time.perf_counter() - started)
                 log.info("source_not_modified", source=name)
                 return
-            parsed = await asyncio.to_thread(parse, fetched.body, name)
+            parsed = await asyncio.to_thread(parse, fetched.body, name, self.uid_key)
             if await self._held_by_shrink_guard(status, parsed):
                 self.metrics.fetch(name, "held", time.perf_counter() - started)
                 return
@@ -294,7 +304,7 @@ class FeedService:
                 snapshot = await self.store.load_source(name)
                 if snapshot is None:
                     continue
-                parsed = await asyncio.to_thread(parse, snapshot.body, name)
+                parsed = await asyncio.to_thread(parse, snapshot.body, name, self.uid_key)
                 status.parsed, status.events = parsed, parsed.vevents
                 status.validators = Validators(snapshot.etag, snapshot.last_modified)
                 status.last_change, status.last_success = snapshot.changed, snapshot.fetched

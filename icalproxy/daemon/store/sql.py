@@ -94,6 +94,17 @@ class SqlStore:
             row = tx.one("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
+    def shared_secret(self, key: str, proposed: str) -> str:
+        """The secret stored under ``key``, set to ``proposed`` if there is none yet: replicas
+        agree on one (e.g. the installation key that derived UIDs are keyed with)."""
+        with self.db.transaction() as tx:
+            tx.run(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, proposed)
+            )
+            row = tx.one("SELECT value FROM meta WHERE key = ?", (key,))
+        assert row is not None
+        return str(row[0])
+
     # ---------------------------------------------------------------- tokens
 
     def create_token(self, feed: str, label: str, now: datetime | None = None) -> tuple[TokenRecord, str]:
