@@ -108,3 +108,37 @@ def test_token_list_shows_last_use_and_app_and_feeds_lists_feeds(config: Path, t
     assert feeds["acme"][1:4] == ["client", str(body.count(b"BEGIN:VEVENT")), str(len(body))]
     assert feeds["acme"][-2:] == ["3", "jobs"]
     assert feeds["busy"][1] == "busy" and feeds["busy"][-2:] == ["0", "jobs"]
+
+
+def test_lookups_do_not_wait_for_an_unreachable_store(tmp_path: Path) -> None:
+    """The database goes away (every call hangs, then fails): known tokens keep answering,
+    each lookup waits a quarter second at most, and none at all once the outage is known."""
+    import time
+
+    from icalproxy.errors import StateError
+
+    async def scenario() -> tuple[list[float], str]:
+        sql = open_sql_store("sqlite", tmp_path)
+        _, token = sql.create_token("acme", "Alice")
+        index = TokenIndex(Store(sql))
+        await index.reload()
+
+        def hanging() -> int:
+            time.sleep(1.0)
+            raise StateError("state database: connection refused")
+
+        sql.tokens_generation = hanging  # type: ignore[method-assign]
+        waits = []
+        for _ in range(30):
+            started = time.perf_counter()
+            verdict, _record = await index.lookup(token)
+            waits.append(time.perf_counter() - started)
+            assert verdict == "valid"
+            await asyncio.sleep(0.06)
+        index.store.close()
+        return waits, index.store_error or ""
+
+    waits, error = asyncio.run(scenario())
+    assert max(waits) < 0.4, waits
+    assert "connection refused" in error
+    assert sorted(waits)[len(waits) // 2] < 0.05  # most lookups: not waiting at all

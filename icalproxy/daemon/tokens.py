@@ -79,18 +79,14 @@ class TokenIndex:
         return ("revoked" if record.revoked is not None else "valid"), record
 
     async def refresh(self) -> None:
-        """Re-read the tokens if the store says they changed; concurrent callers share one check."""
+        """Re-read the tokens if the store says they changed; concurrent callers share one check.
+        A request waits for it a moment at most, and not at all while the store is known away."""
         if self._refreshing is None:
             self._refreshing = asyncio.ensure_future(self._refresh())
-        refreshing = self._refreshing
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(refreshing), REFRESH_WAIT_SECONDS)
-        finally:
-            if refreshing.done() and self._refreshing is refreshing:
-                self._refreshing = None
-            elif not refreshing.done():
-                refreshing.add_done_callback(self._refreshed)
+            self._refreshing.add_done_callback(self._refreshed)
+        wait = 0.0 if self.store_error is not None else REFRESH_WAIT_SECONDS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._refreshing), wait)
 
     async def reload(self) -> None:
         """Read the tokens now, waiting as long as the store takes (start-up)."""
