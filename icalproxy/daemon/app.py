@@ -95,7 +95,7 @@ def _store_context(config: Config) -> Callable[[web.Application], AsyncIterator[
         opened = await asyncio.to_thread(open_sql_store, config.store, config.state_dir, logged=True)
         store = Store(opened)
         app[STORE] = store
-        app[TOKENS] = tokens = TokenIndex(store)
+        app[TOKENS] = tokens = TokenIndex(store, per_request=store.dialect != "postgresql")
         await tokens.reload()
         try:
             yield
@@ -107,9 +107,9 @@ def _store_context(config: Config) -> Callable[[web.Application], AsyncIterator[
 
 
 async def follow_store(app: web.Application) -> None:
-    """Replicas: serve the versions others install, told by LISTEN/NOTIFY, checked every
-    ``FOLLOW_SECONDS`` anyway (a notification lost while the database was away)."""
-    service = app[SERVICE]
+    """Replicas: serve the versions and tokens others change, told by LISTEN/NOTIFY, checked
+    every ``FOLLOW_SECONDS`` anyway (a notification lost while the database was away)."""
+    service, tokens = app[SERVICE], app[TOKENS]
     db = service.store.sql.db
     if not isinstance(db, PostgresDatabase):
         return
@@ -124,6 +124,7 @@ async def follow_store(app: web.Application) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), FOLLOW_SECONDS)
             changed.clear()
+            await tokens.refresh()
             await service.follow()
     finally:
         stop.set()

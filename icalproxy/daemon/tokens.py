@@ -4,9 +4,10 @@ Tokens are random (256 bits), shown once, stored only as SHA-256 (see ``store/sq
 compared in constant time. A feed may have several tokens (one per person or device), so one
 can be revoked alone and rotation needs no downtime.
 
-Each lookup first asks the store whether its tokens changed (one tiny query, at most every
-``RECHECK_SECONDS``), so ``token revoke`` in another process, or on another replica, counts from
-the next request. When the store cannot be reached (or is slow to answer) the tokens known last
+With SQLite each lookup first asks the store whether its tokens changed (one tiny query, at
+most every ``RECHECK_SECONDS``), so ``token revoke`` in another process counts from the next
+request. With PostgreSQL the daemon re-reads them when told by NOTIFY (checked every second
+anyway), so a revocation on any replica counts on all of them within a second. When the store cannot be reached (or is slow to answer) the tokens known last
 keep working, and no request waits long for it.
 Uses (last used, calendar app) are collected here and written in batches, never per request.
 """
@@ -54,9 +55,14 @@ def agent_family(user_agent: str | None) -> str:
 
 
 class TokenIndex:
-    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float] = time.monotonic, *, per_request: bool = True
+    ) -> None:
         self.store = store
         self.clock = clock
+        # PostgreSQL: no check on the request path; the daemon refreshes on NOTIFY (and every
+        # second), so a revocation on any replica counts within a second everywhere.
+        self.per_request = per_request
         self._records: dict[str, TokenRecord] = {}  # by sha256
         self._generation: int | None = None
         self._checked = float("-inf")
@@ -65,7 +71,7 @@ class TokenIndex:
         self.store_error: str | None = None
 
     async def lookup(self, token: str) -> tuple[Lookup, TokenRecord | None]:
-        if self.clock() - self._checked >= RECHECK_SECONDS:
+        if self.per_request and self.clock() - self._checked >= RECHECK_SECONDS:
             await self.refresh()
         return self.lookup_loaded(token)
 
