@@ -7,8 +7,9 @@ can be revoked alone and rotation needs no downtime.
 With SQLite each lookup first asks the store whether its tokens changed (one tiny query, at
 most every ``RECHECK_SECONDS``), so ``token revoke`` in another process counts from the next
 request. With PostgreSQL the daemon re-reads them when told by NOTIFY (checked every second
-anyway), so a revocation on any replica counts on all of them within a second. When the store cannot be reached (or is slow to answer) the tokens known last
-keep working, and no request waits long for it.
+anyway), so a revocation on any replica counts on all of them within a second. When the store
+cannot be reached (or is slow to answer) the tokens known last keep working, and no request
+waits long for it.
 Uses (last used, calendar app) are collected here and written in batches, never per request.
 """
 
