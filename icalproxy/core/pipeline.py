@@ -18,7 +18,7 @@ from datetime import datetime
 from icalproxy.config.model import Feed, Rules
 from icalproxy.core.facts import EventFacts
 from icalproxy.core.lines import ContentLine
-from icalproxy.core.parse import Component, ParsedSource, Series, parse, version_key
+from icalproxy.core.parse import Component, ParsedSource, Series, parse, raw_is_date, version_key
 from icalproxy.core.redact import RedactedEvent, Redactor
 from icalproxy.core.render import etag_of, render_calendar
 from icalproxy.core.report import FeedReport, Problem, RunReport
@@ -127,9 +127,10 @@ class _Run:
         events: list[tuple[str, str, bytes]] = []
         tzids: set[str] = set()
         routed_series = 0
+        cutoff = self.now - feed.keep_cancelled if feed.keep_cancelled is not None else None
         for series in candidates:
             try:
-                emitted = self._route_series(series, predicate, redactor, report, events, tzids)
+                emitted = self._route_series(series, predicate, redactor, report, events, tzids, cutoff)
             except (ValueError, TypeError, OverflowError, RecursionError) as exc:
                 # A value no check foresaw: lose this series, never the feed.
                 head = series.master or next(iter(series.overrides.values()))
@@ -198,7 +199,9 @@ class _Run:
         report: FeedReport,
         events: list[tuple[str, str, bytes]],
         tzids: set[str],
+        cancelled_before: datetime | None = None,
     ) -> int:
+        """``cancelled_before``: a cancelled job that ended before this is no longer shown."""
         master = series.master
         master_in = master is not None and predicate(self.facts(master, series.source))
         # Overrides of a private series are private unless they say otherwise (RFC 5545).
@@ -216,7 +219,9 @@ class _Run:
         emitted = 0
         if master_in and master is not None:
             result = self._redact(master, series, redactor, excluded, None)
-            if result is None:
+            if result is not None and self._cancelled_long_ago(master, series, result, cancelled_before):
+                report.dropped["cancelled, past keep_cancelled"] += 1
+            elif result is None:
                 report.dropped["dropped by profile"] += 1
             else:
                 events.append((series.uid, "", result.chunk))
@@ -225,9 +230,15 @@ class _Run:
                 emitted += 1
         for key, override in kept_overrides:
             standalone = None if master_in else f"{series.uid}-R{key}"
-            result = self._redact(override, series, redactor, (), standalone, private, master)
+            # The master's DTSTART fixes the type of RECURRENCE-ID; needed when they differ.
+            differs = master is not None and raw_is_date(override.rid) != raw_is_date(master.dtstart)
+            reference = master if differs else None
+            result = self._redact(override, series, redactor, (), standalone, private, reference)
             if result is None:
                 report.dropped["dropped by profile"] += 1
+                continue
+            if self._cancelled_long_ago(override, series, result, cancelled_before):
+                report.dropped["cancelled, past keep_cancelled"] += 1
                 continue
             events.extend((uid, "", chunk) for uid, chunk in result.extra)
             if standalone is not None:
@@ -238,6 +249,16 @@ class _Run:
             tzids |= result.tzids
             emitted += 1
         return emitted
+
+    def _cancelled_long_ago(
+        self, component: Component, series: Series, result: RedactedEvent, before: datetime | None
+    ) -> bool:
+        """A job shown as cancelled (its own STATUS or the catalogue's) that ended before
+        ``before``: phones showed it struck through for the feed's keep_cancelled; now it goes."""
+        if before is None or b"\r\nSTATUS:CANCELLED\r\n" not in result.chunk:
+            return False
+        _, end = self.facts(component, series.source).span(self.now)
+        return end is not None and end < before
 
     def _redact(
         self,

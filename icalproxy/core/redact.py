@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from typing import NamedTuple
@@ -31,14 +30,17 @@ from icalproxy.core.parse import (
     Component,
     mention_pattern,
     name_alternation,
+    raw_is_date,
     repair_date,
 )
 from icalproxy.core.report import Problem
+from icalproxy.core.scrub import Scrubber
 from icalproxy.core.status import client_status
 from icalproxy.core.template import Template, compile_template
 from icalproxy.core.timezones import ZoneTable
 from icalproxy.core.typed import (
     Period,
+    Recur,
     When,
     clean_text,
     format_duration,
@@ -89,18 +91,6 @@ FALLBACK_DTSTAMP = "19700101T000000Z"
 _STATUS_VALUES = frozenset({"TENTATIVE", "CONFIRMED", "CANCELLED"})
 _TRANSP_VALUES = frozenset({"OPAQUE", "TRANSPARENT"})
 
-_LINK = re.compile(
-    r"(?i)(?:\b[a-z][a-z0-9+.-]{1,20}://|\bwww\.|\bmailto:|\btel:|\bcallto:|\bsips?:)\S*"
-    r"|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,24}/\S*"
-    r"|\b(?:[\w-]+\.)+(?:com|net|org|info|biz|io|app|dev|cloud|de|ch|at|fr|it|nl|be|uk|eu|us"
-    r"|example)\b"
-)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(
-    r"(?:\+|\b00)\d[\d ()./-]{6,}\d"  # +49 40 555 1234, 0049…
-    r"|\(\d{2,5}\)\s?\d[\d ./-]{4,}\d"  # (040) 555 1234
-    r"|\b0\d{2,5}[ /-]\d{3,}(?:[ -]\d{2,})*\b"  # 040 555 1234
-)
 # Valid by syntax alone: a real month-day (Feb 29 and year 0000 take the typed path), no
 # leap second. DATE-TIME lines carry no VALUE; DATE lines carry VALUE=DATE.
 _D_B = (
@@ -112,6 +102,10 @@ _WHEN_B = _D_B + _T_B + rb"Z?"
 _UTC_B = _D_B + _T_B + rb"Z"
 _DATE_B = _D_B
 _TZID_B = rb";TZID=[A-Za-z][A-Za-z0-9_+/-]{0,60}"
+# The rest of a plain DTSTART line: group 1 its TZID, group 2 set for VALUE=DATE, 3 the value.
+_PLAIN_START = re.compile(
+    rb"(?:;TZID=([A-Za-z][A-Za-z0-9_+/-]{0,60})|(;VALUE=DATE))?:(" + _WHEN_B + rb"|" + _D_B + rb")\r?"
+)
 # Lines that are valid as they stand, matched whole: [name][;TZID=…|;VALUE=DATE]:value, not folded.
 _SIMPLE = (
     rb"(?:(?:DTSTART|DTEND|RECURRENCE-ID)(?:"
@@ -161,12 +155,8 @@ def _combined_pattern(
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
 # Raw name of a simple line → (name, the single-value slot it takes or None).
 _SIMPLE_NAMES = {name.encode(): (name, _SLOT.get(name)) for name in BASE_KEEP}
-_HAS_AT = re.compile("@")
-_HAS_LINK = re.compile(r"(?i:://|www\.|mailto:|tel:|callto:|sips?:|\w\.[a-z]{2})")
-_HAS_DIGITS = re.compile(r"\d\D?\d\D?\d")
-_SPACES = re.compile(r"[ \t]{2,}")
+_REMARKS = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\})")
 _PLAIN_CATEGORY = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\\]{1,100}")
-_BARE_LABEL = re.compile(r"[^:]{0,40}:\W*\Z")
 
 
 class RedactedEvent(NamedTuple):
@@ -177,26 +167,57 @@ class RedactedEvent(NamedTuple):
     extra: tuple[tuple[str, bytes], ...] = ()
 
 
-@dataclass(slots=True)
 class _Event:
     """An event being redacted: output so far and what it has used up."""
 
-    out: list[bytes]
-    source: str
-    line: int
-    tzids: set[str] = field(default_factory=set)
-    seen: set[str] = field(default_factory=set)
-    inputs: dict[bytes, bytes] = field(default_factory=dict)  # raw name → raw rest, first seen
-    busy: bool = False
-    private: bool | None = None  # None: the event's own CLASS did not say
-    calendar_tz: str | None = None  # X-WR-TIMEZONE, resolved: the zone of its floating times
-    start: When | None = None  # DTSTART as published, and its zone
-    start_zone: str | None = None
-    series_start: When | None = None  # of an override: its master's DTSTART (RECURRENCE-ID's type)
-    series_zone: str | None = None
-    end: tuple[int, When | None, str | None, timedelta | None] | None = None  # out index, …
-    periods: list[tuple[Period, str | None]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    __slots__ = (
+        "busy",
+        "calendar_tz",
+        "component",
+        "end",
+        "inputs",
+        "line",
+        "master",
+        "out",
+        "periods",
+        "private",
+        "problems",
+        "seen",
+        "series_start",
+        "series_zone",
+        "simple_end",
+        "simple_start",
+        "source",
+        "start",
+        "start_known",
+        "start_zone",
+        "tzids",
+    )
+
+    def __init__(self, out: list[bytes], source: str, component: Component, master: Component | None) -> None:
+        self.out = out
+        self.source = source
+        self.component = component
+        self.master = master  # of an override: its series' master (RECURRENCE-ID's type)
+        self.line = component.line
+        self.tzids: set[str] = set()
+        self.seen: set[str] = set()
+        self.inputs: dict[bytes, bytes] = {}  # raw name → raw rest, first seen
+        self.busy = False
+        self.private: bool | None = None  # None: the event's own CLASS did not say
+        self.calendar_tz: str | None = None  # X-WR-TIMEZONE, resolved: the zone of floating times
+        # DTSTART as published and its zone, and the master's: read when a line needs them.
+        self.start_known = False
+        self.start: When | None = None
+        self.start_zone: str | None = None
+        self.series_start: When | None = None
+        self.series_zone: str | None = None
+        # Copied simple lines: DTSTART (value, TZID) and DTEND (out index, value, TZID), raw.
+        self.simple_start: tuple[bytes, bytes | None] | None = None
+        self.simple_end: tuple[int, bytes, bytes | None] | None = None
+        self.end: tuple[int, When | None, str | None, timedelta | None] | None = None  # typed path
+        self.periods: list[tuple[Period, str | None]] = []
+        self.problems: list[str] = []
 
 
 class Redactor:
@@ -222,6 +243,12 @@ class Redactor:
         self.location = compile_template(profile.location) if profile.location else None
         self.keep = frozenset(profile.keep) - NEVER_KEEP - TEMPLATED
         self.uses_description = self.description is not None and "description" in self.description.names
+        templates = [t for t in (self.summary, self.description, self.location) if t is not None]
+        self.details = profile.details if any("details" in t.names for t in templates) else ()
+        # Catalogue values that set the event's STATUS (a cancelled job shows struck through).
+        self.calendar_statuses = {
+            key: entry.calendar_status for key, entry in catalogue.entries.items() if entry.calendar_status
+        }
         # The status is a custom field: its own property, or else a "Status: …" DESCRIPTION line.
         self.status_in_description = profile.show_status and custom.description_lines
         # Read in one pass per event: what is kept, and what the templates are made of.
@@ -246,37 +273,18 @@ class Redactor:
             self.inputs_only, wanted - self.inputs_only, skip_public_class=False
         )
         self._rendered: dict[tuple[object, ...], bytes] = {}
+        self._same_zone: dict[str, dict[bytes, str]] = {}
+        self._cleaned: dict[str, str] = {}
         self._summaries: dict[bytes | None, str] = {}
-        # (pattern, cheap test that must find something before the pattern can)
-        scrubbers: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
-        if profile.scrub.emails:
-            scrubbers.append((_EMAIL, _HAS_AT))  # before links, so that user@host.com goes whole
-        if profile.scrub.links:
-            scrubbers.append((_LINK, _HAS_LINK))
-        if profile.scrub.phones:
-            scrubbers.append((_PHONE, _HAS_DIGITS))
-        self.scrubbers = tuple(scrubbers)
-        # All hints in one search: most text holds nothing to scrub.
-        self.any_hint = re.compile("|".join(f"(?:{hint.pattern})" for _, hint in scrubbers) or r"(?!)")
+        self.scrubber = Scrubber(
+            links=profile.scrub.links, emails=profile.scrub.emails, phones=profile.scrub.phones
+        )
         busy_summary = self._clean(self.busy_summary.render({}))
         self._busy_lines = fold("SUMMARY:" + escape_text(busy_summary)) if busy_summary else b""
 
     def scrub(self, text: str) -> str:
         """Remove links, e-mails (and phones) per profile; a line left as a bare label goes too."""
-        if not text or self.any_hint.search(text) is None:
-            return text.strip()
-        kept = []
-        for line in text.split("\n"):
-            cleaned = line
-            for pattern, hint in self.scrubbers:
-                if hint.search(cleaned):
-                    cleaned = pattern.sub("", cleaned)
-            if cleaned != line:
-                cleaned = _SPACES.sub(" ", cleaned).strip()
-                if not cleaned or _BARE_LABEL.match(cleaned):
-                    continue
-            kept.append(cleaned)
-        return "\n".join(kept).strip()
+        return self.scrubber.scrub(text)
 
     def redact(
         self,
@@ -298,18 +306,18 @@ class Redactor:
         series' master, whose DTSTART fixes the type of RECURRENCE-ID.
         """
         component = facts.component
-        event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))], facts.source, component.line)
+        event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))], facts.source, component, master)
         zones = self.zones
         if component.calendar_tz is not None:
             event.calendar_tz = zones.resolve(facts.source, component.calendar_tz)
         calendar_tz = event.calendar_tz
-        event.start, event.start_zone = self._start_of(component, event)
-        if master is not None:
-            event.series_start, event.series_zone = self._start_of(master, event)
-        start_is_date = event.start is not None and event.start.is_date
+        raw_start = component.dtstart
+        start_is_date = raw_start is not None and raw_is_date(raw_start)
         drop = STANDALONE_DROP if standalone else frozenset()
         children = component.children
         inputs, seen, out = event.inputs, event.seen, event.out
+        # Raw TZIDs of this source published as they are written (canonical IANA names).
+        same_zone = self._same_zone.setdefault(facts.source, {})
         pattern = self.pattern_all_classes if inherit_private else self.pattern
         for match in pattern.finditer(component.data, component.start, component.end):
             if children and component.in_child(match.start()):
@@ -340,8 +348,13 @@ class Redactor:
                     typed_path = True  # of another type than DTSTART: converted or dropped
                 tzid = None
                 if semi >= 0 and simple.startswith(b"TZID=", semi + 1):
-                    tzid = simple[semi + 6 : colon].decode()
-                    if zones.resolve(facts.source, tzid) != tzid:
+                    raw_tzid = simple[semi + 6 : colon]
+                    tzid = same_zone.get(raw_tzid)
+                    if tzid is None:
+                        tzid = raw_tzid.decode()
+                        if zones.resolve(facts.source, tzid) == tzid:
+                            same_zone[raw_tzid] = tzid
+                    if same_zone.get(raw_tzid) is None:
                         typed_path = True  # a zone published under another name, or none
                 if typed_path:
                     self._other_line(component, raw_name, simple[len(raw_name) :], event, drop)
@@ -349,11 +362,14 @@ class Redactor:
                 if tzid is not None:
                     event.tzids.add(tzid)
                 if name == "DTEND":
-                    event.end = (len(out), When(simple[colon + 1 :].decode()), tzid, None)
+                    event.simple_end = (len(out), simple[colon + 1 :], raw_tzid if tzid is not None else None)
+                elif name == "DTSTART":
+                    event.simple_start = (simple[colon + 1 :], raw_tzid if tzid is not None else None)
             if slot is not None:
                 seen.add(slot)
             out.append(simple + b"\r\n" if len(simple) <= MAX_OCTETS else fold(simple.decode()))
         for exdate in extra_exdates:
+            self._ensure_start(event)
             line = self._time_line(repair_date(exdate), event)
             if line is not None:
                 event.out.append(fold(line))
@@ -365,24 +381,44 @@ class Redactor:
                 return None
             event.busy = self.profile.private_events == "busy"
         self._check_end(event)
-        if "DTSTAMP" not in event.seen:
-            event.out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
+        if "DTSTAMP" not in seen:
+            out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
         templated = self._templated(facts, event)
-        extra = self._split_periods(event, uid, templated)
-        event.out.append(templated)
-        event.out.append(b"END:VEVENT\r\n")
-        self._problems(event, problems)
-        return RedactedEvent(b"".join(event.out), _shared_tzids(event.tzids), extra)
+        if self.calendar_statuses and b"\r\nSTATUS:" in b"\r\n" + templated:
+            out[:] = [line for line in out if not line.startswith(b"STATUS:")]  # the catalogue's wins
+        extra = self._split_periods(event, uid, templated) if event.periods else ()
+        out.append(templated)
+        out.append(b"END:VEVENT\r\n")
+        if event.problems:
+            self._problems(event, problems)
+        return RedactedEvent(b"".join(out), _shared_tzids(event.tzids), extra)
 
     @staticmethod
     def _problems(event: _Event, problems: list[Problem] | None) -> None:
         if problems is not None and event.problems:
             problems.extend(Problem(event.source, event.line, message) for message in event.problems)
 
+    def _ensure_start(self, event: _Event) -> None:
+        if not event.start_known:
+            event.start_known = True
+            event.start, event.start_zone = self._start_of(event.component, event)
+            if event.master is not None:
+                event.series_start, event.series_zone = self._start_of(event.master, event)
+
     def _start_of(self, component: Component, event: _Event) -> tuple[When | None, str | None]:
         """A DTSTART as it will be published, read before any line that must match its type."""
         raw = component.dtstart
-        prop = component.content(b"DTSTART", raw) if raw is not None else None
+        if raw is None:
+            return None, None
+        plain = _PLAIN_START.fullmatch(raw)
+        if plain is not None:  # the usual case, valid by its syntax: no decoding
+            when = When(plain[3].decode())
+            if plain[2] is not None or when.is_utc:
+                return (when.as_date() if plain[2] is not None else when), None
+            if plain[1] is not None:
+                return when, self.zones.resolve(event.source, plain[1].decode())
+            return when, event.calendar_tz
+        prop = component.content(b"DTSTART", raw)
         if prop is None:
             return None, None
         return self._when_and_zone(repair_date(prop), event)
@@ -445,6 +481,7 @@ class Redactor:
         parse. Parameters are never copied: only those a type defines are written."""
         name = prop.name
         if name in DATE_PROPS:
+            self._ensure_start(event)
             line = self._time_line(repair_date(prop), event)
             if line is not None and name == "DTSTART" and event.start is None:
                 return None
@@ -486,7 +523,7 @@ class Redactor:
         return f"{name}:{text}"
 
     def _recur(self, value: str, event: _Event) -> str | None:
-        recur = parse_recur(value)
+        recur = _parsed_recur(value)
         if recur is None:
             return None
         if recur.dropped:
@@ -494,11 +531,13 @@ class Redactor:
                 f"RRULE parts that are not RFC 5545 parts dropped: {', '.join(sorted(set(recur.dropped)))}"
             )
         until = recur.parts.get("UNTIL")
+        if until is not None:
+            self._ensure_start(event)
         if until is not None and event.start is not None:
             fitted = until_like(When(until), event.start, event.start_zone is not None)
             if fitted.text != until:
                 event.problems.append("RRULE UNTIL of another type than DTSTART; converted")
-                recur.parts["UNTIL"] = fitted.text
+                recur = recur.with_until(fitted.text)
         return recur.text
 
     def _time_line(self, prop: ContentLine, event: _Event) -> str | None:
@@ -580,14 +619,27 @@ class Redactor:
     def _check_end(self, event: _Event) -> None:
         """DTEND before DTSTART has no sensible reading: the end goes (a client shows the
         start), with a report line."""
+        simple_end, simple_start = event.simple_end, event.simple_start
+        if simple_end is not None:
+            index, value, tzid = simple_end
+            if simple_start is not None:  # both copied as they were: compare their bytes
+                start_value, start_tzid = simple_start
+                if tzid == start_tzid and len(value) == len(start_value) and value < start_value:
+                    del event.out[index]
+                    event.problems.append("DTEND before DTSTART; dropped")
+                return
+            event.end = (index, When(value.decode()), tzid.decode() if tzid is not None else None, None)
+        if event.end is None or event.end[1] is None:
+            return
+        self._ensure_start(event)
         start, end = event.start, event.end
         if start is None or end is None or end[1] is None:
             return
         index, end_when, zone, _ = end
         if end_when is None:
             return
-        same_frame = zone == event.start_zone and end_when.is_utc == start.is_utc
-        if same_frame and end_when.moment() < start.moment():
+        same_frame = zone == event.start_zone and len(end_when) == len(start)
+        if same_frame and end_when < start:  # canonical texts of one form sort as times
             del event.out[index]
             event.end = None
             event.problems.append("DTEND before DTSTART; dropped")
@@ -597,6 +649,10 @@ class Redactor:
         iterate); any other becomes an event of its own, ``<UID>-P<start>``."""
         if not event.periods:
             return ()
+        self._ensure_start(event)
+        if event.simple_end is not None and event.end is None:
+            index, value, tzid = event.simple_end
+            event.end = (index, When(value.decode()), tzid.decode() if tzid is not None else None, None)
         length = self._length(event)
         plain: dict[str | None, list[str]] = {}
         extra = []
@@ -652,6 +708,7 @@ class Redactor:
         description_status = None
         if status_raw is None and self.status_in_description:
             description_status = self._description_status(facts, raw.get(b"DESCRIPTION"))
+        details = tuple(facts.field(name) for name in self.details) if self.details else None
         key = (
             raw.get(b"SUMMARY"),
             status_raw,
@@ -659,6 +716,7 @@ class Redactor:
             raw.get(b"LOCATION"),
             raw.get(b"DESCRIPTION") if self.uses_description else None,
             facts.categories if self.profile.categories != "drop" else None,
+            details,
         )
         cached = self._rendered.get(key)
         if cached is None:
@@ -669,7 +727,10 @@ class Redactor:
                 if status_raw is not None
                 else description_status
             )
-            lines = self._render_fields(facts, event, status)
+            lines = self._render_fields(facts, event, status, details)
+            calendar_status = self.calendar_statuses.get(status.casefold()) if status else None
+            if calendar_status is not None:
+                lines.append("STATUS:" + calendar_status)  # replaces the source's (see redact)
             cached = self._rendered[key] = b"".join(fold(line) for line in lines)
         return cached
 
@@ -692,7 +753,13 @@ class Redactor:
             summary = self._summaries[raw] = self.scrub(self._text(facts, b"SUMMARY", raw))
         return summary
 
-    def _render_fields(self, facts: EventFacts, event: _Event, status_value: str | None) -> list[str]:
+    def _render_fields(
+        self,
+        facts: EventFacts,
+        event: _Event,
+        status_value: str | None,
+        details: tuple[str | None, ...] | None,
+    ) -> list[str]:
         raw = event.inputs
         fields: dict[str, str] = {"summary": self._summary(facts, raw.get(b"SUMMARY"))}
         status = client_status(status_value, self.catalogue)
@@ -701,8 +768,14 @@ class Redactor:
             fields["status_description"] = self._clean(status.description)
         categories = self._categories(facts)
         fields["subcalendars"] = ", ".join(categories)
+        if details:
+            pairs = zip(self.details, details, strict=True)
+            shown = ((name, self._clean(value)) for name, value in pairs if value)
+            fields["details"] = "\n".join(f"{name}: {value}" for name, value in shown if value)
         if self.location is not None:
             fields["location"] = self.scrub(self._text(facts, b"LOCATION", raw.get(b"LOCATION")))
+            # {address}: the location without remarks in brackets ("(gate code 4711)").
+            fields["address"] = _REMARKS.sub("", fields["location"]).strip(" ,;")
         if self.uses_description:
             fields["description"] = self._description(
                 self._text(facts, b"DESCRIPTION", raw.get(b"DESCRIPTION"))
@@ -724,7 +797,15 @@ class Redactor:
         return out
 
     def _clean(self, text: str) -> str:
-        return self.scrub(clean_text(text)) if text else ""
+        """Scrubbed, control-free text; catalogue labels repeat, so once per distinct text."""
+        if not text:
+            return ""
+        cleaned = self._cleaned.get(text)
+        if cleaned is None:
+            if len(self._cleaned) > 4096:
+                self._cleaned.clear()
+            cleaned = self._cleaned[text] = self.scrub(clean_text(text))
+        return cleaned
 
     def _categories(self, facts: EventFacts) -> list[str]:
         """Sub-calendar names: only plain one-line names (no control character, escaped line
@@ -767,6 +848,13 @@ def _shared_tzids(tzids: set[str]) -> frozenset[str]:
     return _TZID_SETS.setdefault(key, key)
 
 
+@lru_cache(maxsize=4096)
+def _parsed_recur(value: str) -> Recur | None:
+    """parse_recur, once per distinct rule text (feeds repeat a few rules many times); the
+    result is shared: never change its parts in place."""
+    return parse_recur(value)
+
+
 def _floating_time(simple: bytes, colon: int) -> bool:
     """A simple time line without parameters holding floating date-times."""
     return simple.find(b"T", colon) >= 0 and simple.find(b"Z", colon) < 0
@@ -801,4 +889,6 @@ def _fallback_dtstamp(facts: EventFacts) -> str:
 
 
 def escape_uid(uid: str) -> str:
+    if uid.isprintable():  # the usual case: no control character, no line break
+        return uid
     return clean_text(uid).replace("\n", " ")

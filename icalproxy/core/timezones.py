@@ -134,7 +134,7 @@ def _validated_rule(child: Component) -> list[str] | None:
                 return None
             until = recur.parts.get("UNTIL")
             if until is not None:  # in a VTIMEZONE, UNTIL is UTC (RFC 5545 §3.6.5)
-                recur.parts["UNTIL"] = typed.When(until).utc().text
+                recur = recur.with_until(typed.When(until).utc().text)
             extra.append(f"RRULE:{recur.text}")
         elif name == "RDATE":
             rdate = _rdate(prop.params, prop.value)

@@ -51,10 +51,15 @@ def nfkc(text: str) -> str:
 _DATE_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z)?)?")
 
 
-class When(NamedTuple):
-    """A DATE or DATE-TIME in canonical text: ``20261201``, ``20261201T080000`` or with Z."""
+class When(str):
+    """A DATE or DATE-TIME in canonical text: ``20261201``, ``20261201T080000`` or with Z.
+    A str itself (cheap to make: one is made per event), ``text`` the plain str."""
 
-    text: str
+    __slots__ = ()
+
+    @property
+    def text(self) -> str:
+        return str.__str__(self)
 
     @property
     def is_date(self) -> bool:
@@ -245,10 +250,15 @@ RECUR_ORDER = (
 class Recur(NamedTuple):
     parts: dict[str, str]  # canonical values, keys from RECUR_ORDER
     dropped: tuple[str, ...]  # names of parts that were not RFC 5545 parts (never values)
+    text: str  # the canonical RRULE value
 
-    @property
-    def text(self) -> str:
-        return ";".join(f"{name}={self.parts[name]}" for name in RECUR_ORDER if name in self.parts)
+    def with_until(self, until: str) -> Recur:
+        return _recur({**self.parts, "UNTIL": until}, self.dropped)
+
+
+def _recur(parts: dict[str, str], dropped: tuple[str, ...]) -> Recur:
+    text = ";".join(f"{name}={parts[name]}" for name in RECUR_ORDER if name in parts)
+    return Recur(parts, dropped, text)
 
 
 def parse_recur(text: str) -> Recur | None:
@@ -275,9 +285,10 @@ def parse_recur(text: str) -> Recur | None:
         parts[name] = value
     if "FREQ" not in parts or ("COUNT" in parts and "UNTIL" in parts):
         return None
-    return Recur(parts, tuple(dropped))
+    return _recur(parts, tuple(dropped))
 
 
+@lru_cache(maxsize=8192)
 def _recur_part(name: str, raw: str) -> str | None:
     if name == "FREQ":
         return raw if raw in _FREQS else None

@@ -20,6 +20,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
+from icalproxy.daemon.alert_state import AlertState
+from icalproxy.daemon.alerts import ConflictWatch, WebhookSender
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.store import Store, open_sql_store
@@ -54,8 +56,12 @@ def create_app(
         async with aiohttp.ClientSession(
             connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False
         ) as session:
-            service = FeedService(config, app[STORE], fetcher(session), app[METRICS])
+            alert_state = await asyncio.to_thread(AlertState.in_state_dir, config.state_dir)
+            watch = ConflictWatch(alert_state, app[METRICS])
+            service = FeedService(config, app[STORE], fetcher(session), app[METRICS], watch=watch)
             app[SERVICE] = service
+            sender = WebhookSender(alert_state, lambda: service.config, session, app[METRICS], watch)
+            alerting = asyncio.create_task(sender.run())
             await service.restore()
             scheduler = AsyncIOScheduler(timezone=UTC)
             app[SCHEDULER] = scheduler
@@ -75,13 +81,14 @@ def create_app(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signal.SIGHUP)
                     loop.remove_signal_handler(signal.SIGUSR1)
-                for task in (watcher, keeper, follower):
+                for task in (watcher, keeper, follower, alerting):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 scheduler.shutdown(wait=False)
                 await service.save_pending()
                 await service.release_leases()
+                alert_state.close()
                 log.info("daemon_stopped")
 
     app.cleanup_ctx.append(lifecycle)

@@ -40,3 +40,25 @@ def test_catalogue_texts_are_scrubbed_too() -> None:
     result = render(calendar(event("SUMMARY:Job", "X-TEAMUP-STATUS:Done")), rules)
     assert_clean(result, ("client",))
     assert "Done" in result.feeds["client"].body.decode()
+
+
+def test_check_warns_about_a_catalogue_text_with_a_link(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from icalproxy.config.load import load_config
+
+    folder = Path(str(tmp_path))
+    (folder / "s.ics").write_bytes(b"")
+    (folder / "config.yaml").write_text(
+        "sources: {s: {url: s.ics}}\n"
+        "statuses:\n"
+        "  field: Status\n"
+        "  values:\n"
+        "    Done: {label: Done, description: 'See https://intranet.example/x'}\n"
+        "feeds: {f: {title: F}}\n"
+    )
+    config = load_config(folder / "config.yaml", env={})
+    assert [w.split(": ", 1)[1] for w in config.rules.warnings] == [
+        "status 'Done': the description holds a link or e-mail address; clients see it removed"
+    ]
+    assert config.rules.warnings[0].startswith(f"{folder / 'config.yaml'}:5")
