@@ -29,6 +29,18 @@ if [ ${#wanted[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nul
     { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends "${wanted[@]}" >/dev/null 2>&1; } ||
     echo "could not install ${wanted[*]}: the production-guide tests will skip (or fail in CI)" >&2
 fi
+# PostgreSQL for the store's contract and replica tests (a private cluster per run, see
+# tests/postgres.py). Installed from Debian when we can; otherwise those tests skip (fail in CI).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; then
+      if [ -n "${CI:-}" ]; then echo "postgresql install failed" >&2; exit 1; fi
+      echo "postgresql install failed: PostgreSQL store tests will skip" >&2
+    fi
+  else
+    echo "PostgreSQL is not installed (apt-get install postgresql): its store tests will skip" >&2
+  fi
+fi
 .venv/bin/ruff check icalproxy tests benchmarks
 .venv/bin/mypy   # strict, on the pure core and the config (see pyproject.toml)
 .venv/bin/python -m pytest "$@"

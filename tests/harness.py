@@ -321,3 +321,37 @@ def create_token(config: Path, feed: str, label: str = "") -> str:
     )
     url = result.stdout.splitlines()[1].strip()
     return url.rsplit("/", 1)[1].removesuffix(".ics")
+
+
+def run_cli(config: Path, *args: str) -> str:
+    """``icalproxy ARGS… --config CONFIG`` in a subprocess; its output (it must succeed)."""
+    command = [sys.executable, "-m", "icalproxy.cli", *args, "--config", str(config)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def store_problems(state_dir: Path) -> list[str]:
+    """What is wrong in a SQLite state store, read as a second process would: SQLite's own
+    integrity check, then every stored body against its checksum. Empty when all is whole."""
+    import hashlib
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(state_dir / "icalproxy.db", timeout=30)) as db:
+        problems = [row[0] for row in db.execute("PRAGMA integrity_check") if row[0] != "ok"]
+        for table, key in (("sources", "name"), ("feed_versions", "feed || ':' || version")):
+            for name, body, digest in db.execute(f"SELECT {key}, body, sha256 FROM {table}"):
+                if hashlib.sha256(body).hexdigest() != digest:
+                    problems.append(f"{table} {name}: checksum mismatch")
+    return problems
+
+
+def stored_feed(state_dir: Path, feed: str) -> tuple[int, bytes] | None:
+    """(version, body) of the newest stored version of a feed, or None."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(state_dir / "icalproxy.db", timeout=30)) as db:
+        row = db.execute(
+            "SELECT version, body FROM feed_versions WHERE feed = ? ORDER BY version DESC LIMIT 1", (feed,)
+        ).fetchone()
+    return (int(row[0]), bytes(row[1])) if row else None

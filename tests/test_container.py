@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import free_port, http, wait_until
+from tests.harness import free_port, http, stored_feed, wait_until
 from tests.support import ROOT
 
 
@@ -90,7 +90,7 @@ def test_install_and_start_steps_in_a_fresh_venv(tmp_path: Path) -> None:
         probe = [part.replace("8080", str(port)) for part in probe]
         probe[0] = str(python)
         assert subprocess.run(probe, timeout=30).returncode == 0
-        assert (tmp_path / "state" / "feeds" / "acme.state").exists()
+        wait_until(lambda: stored_feed(tmp_path / "state", "acme") is not None, what="feed stored")
     finally:
         process.terminate()
         assert process.wait(20) == 0

@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from email.utils import formatdate
 from pathlib import Path
 
@@ -160,14 +162,12 @@ def test_corrupt_state_is_ignored_not_served(
     daemon.start()
     body = http(feed_url(daemon, token))[2]
     daemon.stop()
-    feed_file = tmp_path / "state" / "feeds" / "acme.state"
-    feed_file.write_bytes(feed_file.read_bytes()[:300])  # a torn write
-    (tmp_path / "state" / "sources" / ".jobs.state.x1.tmp").write_bytes(b"partial")
+    with closing(sqlite3.connect(tmp_path / "state" / "icalproxy.db")) as db, db:  # every version torn
+        assert db.execute("UPDATE feed_versions SET body = substr(body, 1, 300) WHERE feed = 'acme'").rowcount
     restarted = Daemon(config, tmp_path).start()
     try:
         assert http(feed_url(restarted, token))[2] == body  # re-rendered from the source state
         assert "state_corrupt_ignored" in restarted.log()
-        assert not (tmp_path / "state" / "sources" / ".jobs.state.x1.tmp").exists()
     finally:
         restarted.stop()
 
@@ -198,8 +198,8 @@ def test_tokens_revoke_at_once_and_unknown_is_404(setup: tuple[Path, Upstream], 
     assert http(feed_url(daemon, alice))[0] == 410
     assert http(feed_url(daemon, bob))[0] == 200
     assert http(feed_url(daemon, "A" * 43))[0] == 404
-    tokens_file = config.parent / "state" / "tokens.json"
-    assert alice not in tokens_file.read_text() and oct(tokens_file.stat().st_mode)[-3:] == "600"
+    database = config.parent / "state" / "icalproxy.db"
+    assert alice.encode() not in database.read_bytes() and oct(database.stat().st_mode)[-3:] == "600"
 
 
 TRAVERSALS = (

@@ -13,8 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from icalproxy.daemon.state import decode_state
-from tests.harness import Daemon, Upstream, create_token, free_port, http, wait_until
+from tests.harness import (
+    Daemon,
+    Upstream,
+    create_token,
+    free_port,
+    http,
+    store_problems,
+    stored_feed,
+    wait_until,
+)
 from tests.support import FIXTURES, generated_feed
 
 JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
@@ -49,11 +57,7 @@ def last_error(daemon: Daemon) -> str:
 
 
 def state_files_are_whole(folder: Path) -> list[str]:
-    broken = []
-    for path in sorted((folder / "state").rglob("*.state")):
-        if decode_state(path.read_bytes()) is None:
-            broken.append(path.name)
-    return broken
+    return store_problems(folder / "state")
 
 
 # The upstream's misbehaviour → what /readyz must say, and the fetch result /metrics must count.
@@ -84,9 +88,8 @@ def test_fault(mode: str, upstream: Upstream, tmp_path: Path) -> None:
     try:
         url = f"{daemon.base}/feed/{token}.ics"
         good = http(url)
-        state_file = tmp_path / "state" / "feeds" / "acme.state"
-        wait_until(lambda: state_file.exists() and decode_state(state_file.read_bytes()) is not None)
-        stored = state_file.read_bytes()
+        wait_until(lambda: stored_feed(tmp_path / "state", "acme") is not None, what="feed stored")
+        stored = stored_feed(tmp_path / "state", "acme")
         if mode == "refuse":  # the upstream's address stops answering: nothing listens there
             write_config(tmp_path, f"http://127.0.0.1:{free_port()}/feed/SECRETKEY/0.ics")
             daemon.send(signal.SIGHUP)
@@ -104,7 +107,7 @@ def test_fault(mode: str, upstream: Upstream, tmp_path: Path) -> None:
         metrics = daemon.metrics()
         assert re.search(rf'icalproxy_fetches_total\{{source="jobs",result="{counted}"\}} [1-9]', metrics)
         assert state_files_are_whole(tmp_path) == []
-        assert state_file.read_bytes() == stored
+        assert stored_feed(tmp_path / "state", "acme") == stored
 
         if mode == "refuse":
             write_config(tmp_path, upstream.url)

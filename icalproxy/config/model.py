@@ -266,6 +266,7 @@ class Config:
     rules: Rules
     state_dir: Path
     server: Server = field(default_factory=Server)
+    store: str = "sqlite"  # or a postgresql:// URL (see icalproxy/daemon/store)
     watched_files: tuple[Path, ...] = ()
     rules_dir: Path | None = None
     alerts: Alerts = field(default_factory=Alerts)

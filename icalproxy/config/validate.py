@@ -69,6 +69,7 @@ MIN_OPS_TOKEN = 16  # e.g. `python3 -c 'import secrets; print(secrets.token_urls
 CONFIG_KEYS = {
     "sources",
     "state_dir",
+    "store",
     "rules",
     "server",
     *("feeds", "profiles", "statuses"),
@@ -249,6 +250,7 @@ def validate(
         text = check.string(top["state_dir"], "state_dir")
         if text is not None:
             state_dir = (base / text).resolve()
+    store = _store(check, top.get("store"))
     if check.problems:
         raise ConfigError(check.problems)
     rules = Rules(
@@ -265,10 +267,23 @@ def validate(
         rules=rules,
         state_dir=state_dir,
         server=server,
+        store=store,
         watched_files=watched,
         rules_dir=rules_dir,
         alerts=alerts,
     )
+
+
+def _store(check: _Checker, node: Located | None) -> str:
+    """``sqlite`` (default: ``state_dir/icalproxy.db``) or a ``postgresql://`` URL."""
+    if node is None:
+        return "sqlite"
+    text = check.string(node, "store")
+    if text is None:
+        return "sqlite"
+    if text != "sqlite" and not text.startswith(("postgresql://", "postgres://")):
+        check.fail(node, "store: expected 'sqlite' or a postgresql://user:password@host:port/db URL")
+    return text
 
 
 def _single(check: _Checker, merged: dict[str, list[tuple[str, Located]]], key: str) -> Located | None:

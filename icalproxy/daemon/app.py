@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import socket
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,15 +26,20 @@ from icalproxy.daemon.alert_state import AlertState
 from icalproxy.daemon.alerts import ConflictWatch, WebhookSender
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
-from icalproxy.daemon.state import StateStore
-from icalproxy.daemon.tokens import TokenStore
+from icalproxy.daemon.store import Store, open_sql_store
+from icalproxy.daemon.store.backend import PostgresDatabase
+from icalproxy.daemon.tokens import TokenIndex
 from icalproxy.daemon.web import METRICS, SERVICE, TOKENS, add_routes, create_ops_app, observe
 from icalproxy.errors import ConfigError, ListenError
 from icalproxy.fetch import USER_AGENT, Fetcher, SourceFetcher
 
 log = structlog.get_logger("icalproxy.daemon")
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+STORE = web.AppKey("store", Store)
 RELOAD_CHECK_SECONDS = 2.0
+USES_FLUSH_SECONDS = 60.0  # subscriber stats: one batched write a minute, never one per request
+STORE_RETRY_SECONDS = 2.0  # writes the store refused are retried this often
+FOLLOW_SECONDS = 1.0  # replicas look for new feed versions at least this often
 
 
 def create_app(
@@ -46,9 +52,9 @@ def create_app(
     """The public app; with ``ops_socket``, its lifecycle also serves the ops app there."""
     app = web.Application(middlewares=[observe])
     app[METRICS] = Metrics()
-    app[TOKENS] = TokenStore.in_state_dir(config.state_dir)
     add_routes(app)
     ops_app = create_ops_app(app)
+    app.cleanup_ctx.append(_store_context(config))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit_per_host=2, ttl_dns_cache=300)
@@ -57,9 +63,7 @@ def create_app(
         ) as session:
             alert_state = await asyncio.to_thread(AlertState.in_state_dir, config.state_dir)
             watch = ConflictWatch(alert_state, app[METRICS])
-            service = FeedService(
-                config, StateStore(config.state_dir), fetcher(session), app[METRICS], watch=watch
-            )
+            service = FeedService(config, app[STORE], fetcher(session), app[METRICS], watch=watch)
             app[SERVICE] = service
             sender = WebhookSender(alert_state, lambda: service.config, session, app[METRICS], watch)
             alerting = asyncio.create_task(sender.run())
@@ -73,6 +77,8 @@ def create_app(
             schedule_pulls(scheduler, service)
             scheduler.start()
             watcher = asyncio.create_task(watch_config(app, reload_check))
+            keeper = asyncio.create_task(keep_store(app))
+            follower = asyncio.create_task(follow_store(app))
             loop = asyncio.get_running_loop()
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(app, reload(app, "SIGHUP")))
@@ -84,13 +90,13 @@ def create_app(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signal.SIGHUP)
                     loop.remove_signal_handler(signal.SIGUSR1)
-                watcher.cancel()
-                alerting.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-                with contextlib.suppress(asyncio.CancelledError):
-                    await alerting
+                for task in (watcher, keeper, follower, alerting):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 scheduler.shutdown(wait=False)
+                await service.save_pending()
+                await service.release_leases()
                 alert_state.close()
                 if ops_socket is not None:
                     await ops_runner.cleanup()
@@ -98,6 +104,64 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _store_context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The store (migrated, today's files imported) and the token index, before anything else."""
+
+    async def store_context(app: web.Application) -> AsyncIterator[None]:
+        opened = await asyncio.to_thread(open_sql_store, config.store, config.state_dir, logged=True)
+        store = Store(opened)
+        app[STORE] = store
+        app[TOKENS] = tokens = TokenIndex(store, per_request=store.dialect != "postgresql")
+        await tokens.reload()
+        try:
+            yield
+        finally:
+            await tokens.flush_uses()
+            await asyncio.to_thread(store.close)
+
+    return store_context
+
+
+async def follow_store(app: web.Application) -> None:
+    """Replicas: serve the versions and tokens others change, told by LISTEN/NOTIFY, checked
+    every ``FOLLOW_SECONDS`` anyway (a notification lost while the database was away)."""
+    service, tokens = app[SERVICE], app[TOKENS]
+    db = service.store.sql.db
+    if not isinstance(db, PostgresDatabase):
+        return
+    loop = asyncio.get_running_loop()
+    changed = asyncio.Event()
+    stop = threading.Event()
+    listener = loop.run_in_executor(
+        None, db.listen, lambda payload: loop.call_soon_threadsafe(changed.set), stop
+    )
+    try:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), FOLLOW_SECONDS)
+            changed.clear()
+            await tokens.refresh()
+            await service.follow()
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.shield(listener)
+
+
+async def keep_store(app: web.Application) -> None:
+    """Retry writes the store refused, and write subscriber stats once a minute."""
+    service, tokens = app[SERVICE], app[TOKENS]
+    loop = asyncio.get_running_loop()
+    flushed = loop.time()
+    while True:
+        await asyncio.sleep(STORE_RETRY_SECONDS)
+        if service.store_error is not None:
+            await service.save_pending()
+        if loop.time() - flushed >= USES_FLUSH_SECONDS:
+            flushed = loop.time()
+            await tokens.flush_uses()
 
 
 _TASKS: set[asyncio.Task[None]] = set()

@@ -27,14 +27,15 @@ from aiohttp import web
 from icalproxy.config.model import Config
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService, FeedVersion
-from icalproxy.daemon.tokens import TokenStore
+from icalproxy.daemon.tokens import TokenIndex
 
 log = structlog.get_logger("icalproxy.http")
 
 SERVICE = web.AppKey("service", FeedService)
-TOKENS = web.AppKey("tokens", TokenStore)
+TOKENS = web.AppKey("tokens", TokenIndex)
 METRICS = web.AppKey("metrics", Metrics)
 MAIN = web.AppKey("main", web.Application)  # on the ops app: the public app that owns the service
+TOKEN_ID = "icalproxy.token_id"  # noqa: S105 - request key: the token's id, for the access log
 TOKEN_PATTERN = r"[A-Za-z0-9_-]{16,128}"  # noqa: S105 - a URL pattern, not a secret
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -96,7 +97,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request metrics and an access log that names routes, not paths."""
+    """Request metrics and an access log that names routes and token ids, never paths or tokens."""
     started = time.perf_counter()
     route = request.match_info.route.name or "unmatched"
     try:
@@ -111,6 +112,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         "http_request",
         method=request.method,
         route=route,
+        token_id=request.get(TOKEN_ID),
         status=response.status,
         ms=round((time.perf_counter() - started) * 1000, 2),
     )
@@ -120,13 +122,17 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def serve_feed(request: web.Request) -> web.StreamResponse:
-    verdict, feed_name = request.app[TOKENS].lookup(request.match_info["token"])
-    if verdict == "unknown":
+    tokens = request.app[TOKENS]
+    verdict, record = await tokens.lookup(request.match_info["token"])
+    if verdict == "unknown" or record is None:
         return web.Response(status=404, text="not found\n")
+    request[TOKEN_ID] = record.id
+    feed_name = record.feed
     service = request.app[SERVICE]
     if verdict == "revoked" or feed_name not in service.config.rules.feeds:
         return web.Response(status=410, text="gone\n")  # revoked, or its feed was removed
-    version = service.feeds.get(feed_name or "")
+    tokens.seen(record, request.headers.get("User-Agent"), time.time())
+    version = service.feeds.get(feed_name)
     if version is None:  # not rendered yet: the first pull is pending or failed
         return web.Response(status=503, text="not ready\n", headers={"Retry-After": "60"})
     return await _feed_response(request, version, request.app[SERVICE].config)
