@@ -17,7 +17,7 @@ import pytest
 
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Source
-from icalproxy.daemon.tokens import TokenStore
+from icalproxy.daemon.store import open_sql_store
 from icalproxy.daemon.web import prefers_gzip
 from icalproxy.errors import ConfigError, FetchError
 from icalproxy.fetch import SourceFetcher, Validators
@@ -347,7 +347,11 @@ def test_each_demo_run_leaves_one_active_quick_start_token(tmp_path: Path) -> No
     for _ in range(3):
         result = icalproxy(*argv[1:], env=env)
         assert result.returncode == 0, result.stderr
-    records = TokenStore.in_state_dir(tmp_path / "state").records()
+    store = open_sql_store("sqlite", tmp_path / "state")
+    try:
+        records = store.tokens()
+    finally:
+        store.close()
     assert len(records) == 3
     assert [r.label for r in records if r.revoked is None] == ["quick start"]
 

@@ -205,6 +205,12 @@ def test_accept_shrink_still_takes_a_source_and_rejects_unknown_names(tmp_path: 
     )
     source = cli("accept-shrink", "--config", str(config), "jobs")
     assert source.returncode == 0 and source.stdout.startswith("source jobs: its next pull will be accepted")
-    assert (tmp_path / "state" / "accept-shrink" / "jobs").exists()
+    from icalproxy.daemon.store import open_sql_store
+
+    store = open_sql_store("sqlite", tmp_path / "state")
+    try:
+        assert store.take_shrink_acceptance("jobs")  # the mark is in the state store
+    finally:
+        store.close()
     unknown = cli("accept-shrink", "--config", str(config), "nope")
     assert unknown.returncode == 2 and "'nope' is neither a source nor a feed" in unknown.stderr
