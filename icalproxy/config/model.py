@@ -135,6 +135,10 @@ class Feed:
     where: Condition | None
     profile: str
     line: str = ""  # "file:line" of its definition, for reports
+    # The client page at /c/<token> (icalproxy/page): language, time zone, finished-jobs window.
+    locale: Literal["en", "de", "fr"] = "en"
+    timezone: str | None = None  # IANA name; None: the feed's first VTIMEZONE, else UTC
+    page_past_days: int = 14
 
 
 @dataclass(frozen=True, slots=True)

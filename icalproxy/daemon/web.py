@@ -41,9 +41,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def add_routes(app: web.Application) -> None:
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/feed/{token:" + TOKEN_PATTERN + "}.ics", serve_feed, name="feed")
+    add_page_routes(app)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics, name="metrics")
+
+
+def add_page_routes(app: web.Application) -> None:
+    """The client page at the feed's own secret (icalproxy/daemon/pages.py)."""
+    from icalproxy.daemon.pages import PAGES, PageCache, serve_page  # noqa: PLC0415
+
+    app[PAGES] = PageCache()
+    app.router.add_get("/c/{token:" + TOKEN_PATTERN + "}", serve_page, name="page")
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
