@@ -15,6 +15,7 @@ import icalendar
 import pytest
 
 from icalproxy.page import content_security_policy, links, render_page, work_in_progress
+from icalproxy.page.texts import TEXTS
 from tests.harness import http
 from tests.page_support import PageSite, start_site, token_id
 from tests.support import NOW, ROOT, build, calendar, unfolded
@@ -80,7 +81,9 @@ def test_since_hook_and_locale_texts(acme_body: bytes) -> None:
     assert "Travaux en cours" in pages["fr"] and "mar. 1 déc. 2026, 9 h 00 – 13 h 00" in pages["fr"]
     assert "Work in progress" in pages["en"] and "since Fri 20 Nov 2026" in pages["en"]
     assert "seit Fr., 20. Nov. 2026" in pages["de"]
-    for text in pages.values():
+    for locale, text in pages.items():
+        assert "built-in method" not in text and "Undefined" not in text
+        assert all(phrase in text for phrase in (TEXTS[locale]["copy_button"], TEXTS[locale]["refresh_google"]))
         assert "SECRET" not in text and "Forgotten job" not in text
         assert '<meta name="robots" content="noindex' in text
 
