@@ -83,7 +83,8 @@ def test_since_hook_and_locale_texts(acme_body: bytes) -> None:
     assert "seit Fr., 20. Nov. 2026" in pages["de"]
     for locale, text in pages.items():
         assert "built-in method" not in text and "Undefined" not in text
-        assert all(phrase in text for phrase in (TEXTS[locale]["copy_button"], TEXTS[locale]["refresh_google"]))
+        texts = TEXTS[locale]
+        assert texts["copy_button"] in text and texts["refresh_google"] in text
         assert "SECRET" not in text and "Forgotten job" not in text
         assert '<meta name="robots" content="noindex' in text
 

@@ -70,7 +70,9 @@ def _at_width(driver: object, width: int) -> None:
 
 
 @pytest.mark.parametrize("width", [1280, 360])
-def test_page_fits_the_width_without_horizontal_scrolling(browser: object, site: PageSite, width: int) -> None:
+def test_page_fits_the_width_without_horizontal_scrolling(
+    browser: object, site: PageSite, width: int
+) -> None:
     driver = browser
     driver.get(site.page("alpha"))  # type: ignore[attr-defined]
     _at_width(driver, width)
