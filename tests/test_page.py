@@ -258,3 +258,26 @@ def test_not_rendered_feed_is_503(tmp_path: Path) -> None:
         assert status == 503 and headers["Retry-After"] == "60"
     finally:
         daemon.stop()
+
+
+async def test_page_is_rendered_once_per_feed_version(acme_body: bytes) -> None:
+    import asyncio
+
+    from icalproxy.config.model import Feed
+    from icalproxy.daemon.pages import PageCache
+    from icalproxy.daemon.service import FeedVersion
+
+    feed = Feed(name="acme", title="Acme", sources=("jobs",), where=None, profile="client", locale="fr")
+    first = FeedVersion(name="acme", body=acme_body, etag='"one"', last_modified=1, events=3)
+    cache = PageCache()
+    works = await asyncio.gather(*(cache.build_once(feed, first) for _ in range(8)))
+    assert all(work is works[0] for work in works)  # concurrent requests share one build
+    url = "https://c.test/feed/t.ics"
+    pages = [cache.page(feed, first, works[0], url) for _ in range(5)]
+    assert cache.renders == 1 and len({page.etag for page in pages}) == 1
+    assert "Travaux en cours" in pages[0].body.decode()
+    second = FeedVersion(name="acme", body=acme_body.replace(b"Heat pump", b"Heat pumps"), etag='"two"',
+                         last_modified=2, events=3)  # fmt: skip
+    assert cache.work(feed, second) is None
+    page = cache.page(feed, second, await cache.build_once(feed, second), url)
+    assert cache.renders == 2 and b"Heat pumps" in page.body and page.etag != pages[0].etag

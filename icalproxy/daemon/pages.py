@@ -37,11 +37,17 @@ class PageCache:
         self.since = since
         self._work: dict[str, tuple[tuple[object, ...], WorkInProgress]] = {}  # feed → (key, jobs)
         self._pages: dict[tuple[str, str, str], Page] = {}  # (feed etag, link digest, texts)
+        self._locks: dict[str, asyncio.Lock] = {}
         self.renders = 0  # HTML renders, for tests and the benchmark
 
     def work(self, feed: Feed, version: FeedVersion) -> WorkInProgress | None:
         cached = self._work.get(feed.name)
         return cached[1] if cached is not None and cached[0] == _work_key(feed, version) else None
+
+    async def build_once(self, feed: Feed, version: FeedVersion) -> WorkInProgress:
+        """One build per feed version, however many requests arrive while it runs."""
+        async with self._locks.setdefault(feed.name, asyncio.Lock()):
+            return self.work(feed, version) or await asyncio.to_thread(self.build_work, feed, version)
 
     def build_work(self, feed: Feed, version: FeedVersion) -> WorkInProgress:
         work = work_in_progress(
@@ -110,9 +116,7 @@ async def serve_page(request: web.Request) -> web.StreamResponse:
     if version is None:
         return web.Response(status=503, text="not ready\n", headers={"Retry-After": "60"})
     cache = request.app[PAGES]
-    work = cache.work(feed, version)
-    if work is None:
-        work = await asyncio.to_thread(cache.build_work, feed, version)
+    work = cache.work(feed, version) or await cache.build_once(feed, version)
     page = cache.page(feed, version, work, feed_url_for(service.config, request, token))
     headers = page_headers()
     headers["ETag"] = page.etag

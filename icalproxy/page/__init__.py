@@ -127,7 +127,7 @@ def work_in_progress(
     upcoming: list[Job] = []
     finished: list[Job] = []
     seen: set[tuple[str, str, str, str]] = set()  # a series lists its next occurrence, not all
-    for item in occurrences(body, window_start, days, MAX_JOBS):
+    for item in occurrences(body, window_start, days, MAX_JOBS, eager=True):
         start, all_day = _aware(item.start, zone)
         if item.end is None:
             end = start + (timedelta(days=1) if all_day else timedelta(0))
