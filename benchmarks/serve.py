@@ -75,6 +75,21 @@ def new_token(config: Path, feed: str) -> str:
     return token_out.splitlines()[1].strip()
 
 
+def first_response(url: str, what: str) -> tuple[bytes, str]:
+    """Wait until the daemon serves ``url`` with a 200; its body and ETag."""
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # loopback only
+                return response.status == 200
+        except OSError:
+            return False
+
+    wait_until(ready, timeout=120, what=what)
+    with urllib.request.urlopen(url) as response:
+        return response.read(), response.headers["ETag"]
+
+
 def start_daemon(config: Path, work: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     daemon = subprocess.Popen(
@@ -118,17 +133,7 @@ def measure_page(jobs: int, seconds: int, connections: int) -> dict[str, float]:
         daemon, port = start_daemon(config, work)
         url = f"http://127.0.0.1:{port}/c/{token}"
         try:
-
-            def ready() -> bool:
-                try:
-                    with urllib.request.urlopen(url, timeout=2) as response:  # loopback only
-                        return response.status == 200
-                except OSError:
-                    return False
-
-            wait_until(ready, timeout=120, what="client page")
-            with urllib.request.urlopen(url) as response:
-                body, etag = response.read(), response.headers["ETag"]
+            body, etag = first_response(url, "client page")
             shown = body.count(b'<li class="job">')
             print(f"client page: {jobs} jobs in the source, {shown} listed, {len(body) / 1e3:.1f} kB")
             return {
@@ -186,17 +191,7 @@ def main() -> None:
         (work / "tmp").mkdir()
         try:
             ours = f"http://127.0.0.1:{port}{path}"
-
-            def ready() -> bool:
-                try:
-                    with urllib.request.urlopen(ours, timeout=2) as response:  # loopback only
-                        return response.status == 200
-                except OSError:
-                    return False
-
-            wait_until(ready, timeout=120, what="icalproxy feed")
-            with urllib.request.urlopen(ours) as response:
-                body, etag = response.read(), response.headers["ETag"]
+            body, etag = first_response(ours, "icalproxy feed")
             (work / "www" / "client.ics").write_bytes(body)
             for readable in (work, work / "www", work / "www" / "client.ics"):
                 readable.chmod(0o755)  # nginx workers drop root
