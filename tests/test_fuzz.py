@@ -5,6 +5,7 @@ never lets a SECRET through the client and busy profiles, and its output stays w
 
 from __future__ import annotations
 
+import random
 import re
 import time
 
@@ -180,12 +181,12 @@ def _contexts(lines: list[bytes]) -> list[bytes | None]:
     return found
 
 
-def _plant(line: bytes, how: str, draw: st.DrawFn) -> list[bytes]:
+def _plant(line: bytes, how: str, rng: random.Random) -> list[bytes]:
     name, colon, value = line.partition(b":")
     if not colon:
         return [line + MARKER]
     if how == "value":
-        at = draw(st.integers(0, len(value)))
+        at = rng.randint(0, len(value))
         return [name + b":" + value[:at] + MARKER + value[at:]]
     if how == "param":
         return [name + b";X-NOTE=" + MARKER + b":" + value]
@@ -196,8 +197,8 @@ def _plant(line: bytes, how: str, draw: st.DrawFn) -> list[bytes]:
     if how == "value-type":
         return [name + b";VALUE=" + MARKER + b";RANGE=" + MARKER + b":" + value]
     if how == "alarm":
-        head = draw(st.sampled_from([b"BEGIN:VALARM", b"BEG\r\n IN:VALARM", b"begin:valarm"]))
-        tail = draw(st.sampled_from([[b"END:VALARM"], [b"EN\r\n D:VALARM"], []]))
+        head = rng.choice([b"BEGIN:VALARM", b"BEG\r\n IN:VALARM", b"begin:valarm"])
+        tail = rng.choice([[b"END:VALARM"], [b"EN\r\n D:VALARM"], []])
         return [line, head, b"SUMMARY:" + MARKER, b"DESCRIPTION:" + MARKER, *tail]
     return [line, b"CLASS:X-" + MARKER]
 
@@ -205,24 +206,26 @@ def _plant(line: bytes, how: str, draw: st.DrawFn) -> list[bytes]:
 @st.composite
 def marked(draw: st.DrawFn) -> bytes:
     """A mutated fixture with the marker planted in values and parameters of every kind of
-    line, the event's own SUMMARY and UID values excepted (a client sees those by design)."""
+    line, the event's own SUMMARY and UID values excepted (a client sees those by design).
+    Where and how to plant comes from one seeded generator (cheap to draw, reproducible)."""
     data = draw(mutated())
+    rng = draw(st.randoms(use_true_random=False))
     lines = re.sub(rb"\r?\n[ \t]", b"", data).replace(b"\r\n", b"\n").split(b"\n")
     contexts = _contexts(lines)
-    rate = draw(st.sampled_from([0.05, 0.3, 1.0]))
+    rate = rng.choice([0.05, 0.3, 1.0])
     out: list[bytes] = []
     for line, context in zip(lines, contexts, strict=True):
         name = _name(line)
-        if name in (b"BEGIN", b"END") or not line or draw(st.floats(0, 1)) > rate:
+        if name in (b"BEGIN", b"END") or not line or rng.random() > rate:
             out.append(line)
             continue
-        how = draw(st.sampled_from(PLANTS))
+        how = rng.choice(PLANTS)
         if context == b"VEVENT" and name in SHOWN and how == "value":
             how = "param"
         if context == b"VEVENT" and name in SHOWN and how in ("alarm", "class"):
             out.append(line)
             continue
-        out.extend(_plant(line, how, draw))
+        out.extend(_plant(line, how, rng))
     return b"\r\n".join(out) + b"\r\n"
 
 

@@ -32,6 +32,15 @@ class FieldMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Who:
+    """Matches when one of the people in ``X-TEAMUP-WHO`` (or a ``Who:`` line in DESCRIPTION),
+    split at commas, semicolons, ``&`` and ``/``, equals a name or fits a glob (any case)."""
+
+    exact: frozenset[str]  # casefolded
+    globs: tuple[re.Pattern[str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SummaryMatch:
     regex: re.Pattern[str]
 
@@ -64,7 +73,7 @@ class Not:
     item: Condition
 
 
-Condition = Subcalendar | FieldMatch | SummaryMatch | SourceMatch | Window | AllOf | AnyOf | Not
+Condition = Subcalendar | Who | FieldMatch | SummaryMatch | SourceMatch | Window | AllOf | AnyOf | Not
 
 # ---------------------------------------------------------------- redaction profiles
 
@@ -95,6 +104,8 @@ class Profile:
     show_status: bool = True
     private_events: PrivateMode = "busy"
     busy_summary: str = "Reserved"
+    # Named custom fields shown as "Name: value" lines by the {details} placeholder, in order.
+    details: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- status catalogue
@@ -106,14 +117,31 @@ class StatusEntry:
     label: str
     description: str = ""
     show: bool = True
+    calendar_status: str | None = None  # STATUS the event gets: CANCELLED, TENTATIVE, CONFIRMED
+    keep: bool = False  # carry-over: this internal stage changes nothing the client sees
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOverrides:
+    """Custom fields that override, for one job, what the catalogue shows."""
+
+    name: str | None = None  # client-facing job name (default: the scrubbed SUMMARY)
+    description: str | None = None  # status description for this job only
+    visible: str | None = None  # no/false/hide/off/0 hides this job's status
+
+
+NO_OVERRIDES = StatusOverrides()
 
 
 @dataclass(frozen=True, slots=True)
 class StatusCatalogue:
     entries: Mapping[str, StatusEntry] = field(default_factory=dict)  # keys: casefolded values
     field: str = "Status"  # the custom field that holds the status (after `entries`: it shadows)
-    unlisted: Literal["hide", "show"] = "hide"
+    # An internal value not listed: hidden, shown as it is, or (keep) what the client saw before.
+    unlisted: Literal["hide", "show", "keep"] = "keep"
     defined: bool = False  # False: no catalogue in the rules, values shown as they are
+    default: Literal["hidden", "shown"] = "hidden"  # a job that never had a shown status
+    overrides: StatusOverrides = NO_OVERRIDES
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +150,41 @@ class CustomFields:
 
     prefix: str = "X-TEAMUP-"
     description_lines: bool = True
+
+
+# ---------------------------------------------------------------- conflicts and alerts
+
+AllDayMode = Literal["ignore", "count"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictRules:
+    """What counts as a conflict in one (technician) feed: busy occurrences that overlap, that
+    leave less than ``travel_gap`` between different LOCATIONs, or that lie outside the shift."""
+
+    past: timedelta = timedelta(days=1)
+    future: timedelta = timedelta(days=60)
+    all_day: AllDayMode = "ignore"
+    travel_gap: timedelta | None = None
+    # Working hours per weekday (Monday first) as (start, end) minutes after midnight; None for
+    # a day off. ``shift`` None: no outside_shift check at all.
+    shift: tuple[tuple[int, int] | None, ...] | None = None
+    timezone: str | None = None  # local time of shifts, all-day and floating times
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    url: str  # may carry a secret (Slack's hooks do): never logged
+    format: Literal["json", "slack"] = "json"
+    timeout: float = 10.0
+    first_retry: timedelta = timedelta(seconds=5)
+    max_retry: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    webhook: Webhook | None = None
 
 
 # ---------------------------------------------------------------- feeds, sources, server
@@ -139,6 +202,9 @@ class Feed:
     locale: Literal["en", "de", "fr"] = "en"
     timezone: str | None = None  # IANA name; None: the feed's first VTIMEZONE, else UTC
     page_past_days: int = 14
+    # A cancelled job stays (STATUS:CANCELLED) until this long after its end; None: always.
+    keep_cancelled: timedelta | None = timedelta(days=7)
+    conflicts: ConflictRules | None = None  # None: this feed is not checked for conflicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,3 +265,4 @@ class Config:
     server: Server = field(default_factory=Server)
     watched_files: tuple[Path, ...] = ()
     rules_dir: Path | None = None
+    alerts: Alerts = field(default_factory=Alerts)

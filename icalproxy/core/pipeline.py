@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from icalproxy.config.model import Feed, Rules
@@ -23,6 +23,8 @@ from icalproxy.core.redact import RedactedEvent, Redactor
 from icalproxy.core.render import etag_of, render_calendar
 from icalproxy.core.report import FeedReport, Problem, RunReport
 from icalproxy.core.route import Predicate, compile_where, named_subcalendars, required_subcalendars
+from icalproxy.core.stamps import Stamp, StampKey, stamp_event
+from icalproxy.core.status import StatusKey, StatusRecord
 from icalproxy.core.timezones import UTC_TIMEZONE, ZoneTable
 from icalproxy.core.values import RecurrenceBudget
 
@@ -41,6 +43,10 @@ class FeedOutput:
 class BuildResult:
     feeds: dict[str, FeedOutput]
     report: RunReport
+    # The visible-content history after this run (see stamps.py): for the shell to keep.
+    stamps: dict[StampKey, Stamp] = field(default_factory=dict)
+    # Each job's client-facing status now, since when and why (see status.py).
+    statuses: dict[StatusKey, StatusRecord] = field(default_factory=dict)
 
 
 def parse_sources(snapshots: Mapping[str, bytes], uid_key: bytes = b"") -> dict[str, ParsedSource]:
@@ -63,8 +69,13 @@ def render_feeds(
     rules: Rules,
     now: datetime,
     only: Iterable[str] | None = None,
+    stamps: Mapping[StampKey, Stamp] | None = None,
+    statuses: Mapping[StatusKey, StatusRecord] | None = None,
 ) -> BuildResult:
-    run = _Run(sources, rules, now)
+    """``stamps``: the visible-content history of earlier runs (None: none is kept, new
+    content gets a fixed stamp); ``statuses``: what each job's client saw before (None:
+    no history, a first render)."""
+    run = _Run(sources, rules, now, stamps, statuses)
     wanted = set(only) if only is not None else None
     feeds = []
     for name, feed in rules.feeds.items():
@@ -86,13 +97,27 @@ def render_feeds(
         Problem(source, line, "RRULE too costly to expand; `window` treats the series as open-ended")
         for source, line in run.recurrence.cut
     )
-    return BuildResult(outputs, run.report)
+    records: dict[StatusKey, StatusRecord] = {}
+    for redactor in run.redactors():
+        records.update(redactor.status_records)
+    return BuildResult(outputs, run.report, run.new_stamps, records)
 
 
 class _Run:
     """Caches shared by all feeds of one run: facts, redactions, indexes, time zones."""
 
-    def __init__(self, sources: Mapping[str, ParsedSource], rules: Rules, now: datetime) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, ParsedSource],
+        rules: Rules,
+        now: datetime,
+        stamps: Mapping[StampKey, Stamp] | None = None,
+        statuses: Mapping[StatusKey, StatusRecord] | None = None,
+    ) -> None:
+        self.stamps = stamps
+        self.statuses = dict(statuses) if statuses is not None else None
+        self.new_stamps: dict[StampKey, Stamp] = {}
+        self.stamp_now = now.strftime("%Y%m%dT%H%M%SZ")
         self.sources = sources
         self.rules = rules
         self.now = now
@@ -127,9 +152,10 @@ class _Run:
         events: list[tuple[str, str, bytes]] = []
         tzids: set[str] = set()
         routed_series = 0
+        cutoff = self.now - feed.keep_cancelled if feed.keep_cancelled is not None else None
         for series in candidates:
             try:
-                emitted = self._route_series(series, predicate, redactor, report, events, tzids)
+                emitted = self._route_series(series, predicate, redactor, report, events, tzids, cutoff)
             except (ValueError, TypeError, OverflowError, RecursionError) as exc:
                 # A value no check foresaw: lose this series, never the feed.
                 head = series.master or next(iter(series.overrides.values()))
@@ -143,6 +169,7 @@ class _Run:
         timezones = [chunk for tzid in sorted(tzids) if (chunk := self.zones.definition(tzid)) is not None]
         if not events and not timezones:
             timezones = [UTC_TIMEZONE]  # RFC 5545 §3.6: a calendar holds at least one component
+        events = [self._stamped(feed.name, event) for event in events]
         events.sort(key=lambda item: (item[0], item[1]))
         body = render_calendar(
             feed.title, self.rules.publish.refresh_interval, timezones, [e[2] for e in events]
@@ -198,7 +225,9 @@ class _Run:
         report: FeedReport,
         events: list[tuple[str, str, bytes]],
         tzids: set[str],
+        cancelled_before: datetime | None = None,
     ) -> int:
+        """``cancelled_before``: a cancelled job that ended before this is no longer shown."""
         master = series.master
         master_in = master is not None and predicate(self.facts(master, series.source))
         # Overrides of a private series are private unless they say otherwise (RFC 5545).
@@ -216,7 +245,9 @@ class _Run:
         emitted = 0
         if master_in and master is not None:
             result = self._redact(master, series, redactor, excluded, None)
-            if result is None:
+            if result is not None and self._cancelled_long_ago(master, series, result, cancelled_before):
+                report.dropped["cancelled, past keep_cancelled"] += 1
+            elif result is None:
                 report.dropped["dropped by profile"] += 1
             else:
                 events.append((series.uid, "", result.chunk))
@@ -232,6 +263,9 @@ class _Run:
             if result is None:
                 report.dropped["dropped by profile"] += 1
                 continue
+            if self._cancelled_long_ago(override, series, result, cancelled_before):
+                report.dropped["cancelled, past keep_cancelled"] += 1
+                continue
             events.extend((uid, "", chunk) for uid, chunk in result.extra)
             if standalone is not None:
                 events.append((standalone, "", result.chunk))
@@ -241,6 +275,16 @@ class _Run:
             tzids |= result.tzids
             emitted += 1
         return emitted
+
+    def _cancelled_long_ago(
+        self, component: Component, series: Series, result: RedactedEvent, before: datetime | None
+    ) -> bool:
+        """A job shown as cancelled (its own STATUS or the catalogue's) that ended before
+        ``before``: phones showed it struck through for the feed's keep_cancelled; now it goes."""
+        if before is None or b"\r\nSTATUS:CANCELLED\r\n" not in result.chunk:
+            return False
+        _, end = self.facts(component, series.source).span(self.now)
+        return end is not None and end < before
 
     def _redact(
         self,
@@ -273,6 +317,13 @@ class _Run:
             cache[key] = redactor.redact(facts, series.uid, problems=problems)
         return cache[key]
 
+    def _stamped(self, feed: str, event: tuple[str, str, bytes]) -> tuple[str, str, bytes]:
+        uid, key, chunk = event
+        stamp_key = (feed, uid, key)
+        chunk, entry = stamp_event(chunk, stamp_key, self.stamps, self.stamp_now)
+        self.new_stamps[stamp_key] = entry
+        return uid, key, chunk
+
     # ------------------------------------------------------------ shared
 
     def facts(self, component: Component, source: str) -> EventFacts:
@@ -284,6 +335,9 @@ class _Run:
             )
         return facts
 
+    def redactors(self) -> list[Redactor]:
+        return list(self._redactors.values())
+
     def _redactor(self, profile_name: str) -> Redactor:
         redactor = self._redactors.get(profile_name)
         if redactor is None:
@@ -291,7 +345,13 @@ class _Run:
             feeds = self.rules.feeds.values()
             named = frozenset().union(*(named_subcalendars(feed.where) for feed in feeds))
             redactor = self._redactors[profile_name] = Redactor(
-                profile, self.rules.statuses, self.rules.custom_fields, self.zones, named
+                profile,
+                self.rules.statuses,
+                self.rules.custom_fields,
+                self.zones,
+                named,
+                self.statuses,
+                self.stamp_now,
             )
         return redactor
 

@@ -19,6 +19,7 @@ from icalproxy.config.model import (
     SourceMatch,
     Subcalendar,
     SummaryMatch,
+    Who,
     Window,
 )
 from icalproxy.core.facts import EventFacts
@@ -45,6 +46,15 @@ def _compile(condition: Condition, now: datetime) -> Predicate:
                 )
 
             return subcalendar
+        case Who(exact=exact, globs=globs):
+
+            def who(facts: EventFacts) -> bool:
+                names = facts.who
+                return not exact.isdisjoint(names) or any(
+                    glob.fullmatch(name) for glob in globs for name in names
+                )
+
+            return who
         case FieldMatch():
             return _field_predicate(condition)
         case SummaryMatch(regex=regex):

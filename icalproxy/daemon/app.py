@@ -19,6 +19,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
+from icalproxy.daemon.alert_state import AlertState
+from icalproxy.daemon.alerts import ConflictWatch, WebhookSender
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.state import StateStore
@@ -48,8 +50,14 @@ def create_app(
         async with aiohttp.ClientSession(
             connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False
         ) as session:
-            service = FeedService(config, StateStore(config.state_dir), fetcher(session), app[METRICS])
+            alert_state = await asyncio.to_thread(AlertState.in_state_dir, config.state_dir)
+            watch = ConflictWatch(alert_state, app[METRICS])
+            service = FeedService(
+                config, StateStore(config.state_dir), fetcher(session), app[METRICS], watch=watch
+            )
             app[SERVICE] = service
+            sender = WebhookSender(alert_state, lambda: service.config, session, app[METRICS], watch)
+            alerting = asyncio.create_task(sender.run())
             await service.restore()
             scheduler = AsyncIOScheduler(timezone=UTC)
             app[SCHEDULER] = scheduler
@@ -68,9 +76,13 @@ def create_app(
                     loop.remove_signal_handler(signal.SIGHUP)
                     loop.remove_signal_handler(signal.SIGUSR1)
                 watcher.cancel()
+                alerting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+                with contextlib.suppress(asyncio.CancelledError):
+                    await alerting
                 scheduler.shutdown(wait=False)
+                alert_state.close()
                 log.info("daemon_stopped")
 
     app.cleanup_ctx.append(lifecycle)

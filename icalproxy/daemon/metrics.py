@@ -26,6 +26,8 @@ class Metrics:
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     reloads: Counter[str] = field(default_factory=Counter)
     reload_ok: int = 1
+    conflicts: dict[tuple[str, str], int] = field(default_factory=dict)  # (feed, kind) → count
+    alerts: Counter[str] = field(default_factory=Counter)  # webhook attempts by result
 
     def fetch(self, source: str, result: str, seconds: float) -> None:
         self.fetches[(source, result)] += 1
@@ -82,6 +84,12 @@ class Metrics:
             lines.append(f'icalproxy_config_reloads_total{{result="{result}"}} {count}')
         family("icalproxy_config_last_reload_ok", "gauge", "1 when the last config reload was applied.")
         lines.append(f"icalproxy_config_last_reload_ok {self.reload_ok}")
+        family("icalproxy_conflicts", "gauge", "Conflicts in a feed's window by kind (overlap, travel, …).")
+        for (feed, kind), count in sorted(self.conflicts.items()):
+            lines.append(f'icalproxy_conflicts{{feed="{_esc(feed)}",kind="{kind}"}} {count}')
+        family("icalproxy_alerts_total", "counter", "Webhook alert attempts by result.")
+        for result, count in sorted(self.alerts.items()):
+            lines.append(f'icalproxy_alerts_total{{result="{result}"}} {count}')
         return "\n".join(lines) + "\n"
 
 
