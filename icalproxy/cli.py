@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     preview = commands.add_parser("preview", help="what one client sees, beside the internal events")
     _config_arg(preview)
     preview.add_argument("--feed", required=True, help="feed name")
-    preview.add_argument("--format", choices=("agenda", "ics"), default="agenda")
+    preview.add_argument(
+        "--format", choices=("agenda", "ics", "html"), default="agenda", help="html: the client page"
+    )
     preview.add_argument("--days", type=_positive_days, default=60, help="agenda length (default 60)")
     _now_arg(preview)
 
@@ -235,6 +237,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if args.format == "ics":
         sys.stdout.buffer.write(output.body)
         return EXIT_FAILED if errors else EXIT_OK
+    if args.format == "html":
+        sys.stdout.buffer.write(preview_page(config, feed.name, output.body, now))
+        return EXIT_FAILED if errors else EXIT_OK
     found = find_conflicts(feed.name, output.body, feed.conflicts, now) if feed.conflicts else None
     lines = agenda(feed.name, feed.title, feed.profile, output.body, parsed, now, args.days, found)
     lines += ["", *result.report.summary_lines()]
@@ -242,6 +247,18 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return EXIT_FAILED if errors else EXIT_OK
 
 
+def preview_page(config: Config, feed_name: str, body: bytes, now: datetime) -> bytes:
+    """The client page as /c/<token> serves it, with a placeholder in place of the token."""
+    from icalproxy.daemon.commands import feed_urls  # noqa: PLC0415
+    from icalproxy.page import render_page, work_in_progress  # noqa: PLC0415
+
+    feed = config.rules.feeds[feed_name]
+    work = work_in_progress(body, now, past_days=feed.page_past_days, timezone=feed.timezone)
+    https = feed_urls(config, PREVIEW_TOKEN)[0]
+    return render_page(title=feed.title, feed_url=https, work=work, locale=feed.locale, now=now)
+
+
+PREVIEW_TOKEN = "YOUR-SECRET-TOKEN"  # noqa: S105 - a placeholder shown on offline previews
 def conflict_feeds(config: Config, wanted: Sequence[str] | None) -> list[str]:
     """The feeds to check: those named (each must have ``conflicts:``), else all that have it."""
     feeds = config.rules.feeds

@@ -41,6 +41,11 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     echo "PostgreSQL is not installed (apt-get install postgresql): its store tests will skip" >&2
   fi
 fi
+# The client page's browser tests: Debian's chromium + chromedriver, axe-core from npm.
+bash scripts/browser-setup.sh || {
+  if [ -n "${CI:-}" ]; then echo "browser setup failed" >&2; exit 1; fi
+  echo "browser setup failed: browser tests will skip" >&2
+}
 .venv/bin/ruff check icalproxy tests benchmarks
 .venv/bin/mypy   # strict, on the pure core and the config (see pyproject.toml)
 .venv/bin/python -m pytest "$@"

@@ -198,6 +198,10 @@ class Feed:
     where: Condition | None
     profile: str
     line: str = ""  # "file:line" of its definition, for reports
+    # The client page at /c/<token> (icalproxy/page): language, time zone, finished-jobs window.
+    locale: Literal["en", "de", "fr"] = "en"
+    timezone: str | None = None  # IANA name; None: the feed's first VTIMEZONE, else UTC
+    page_past_days: int = 14
     # A cancelled job stays (STATUS:CANCELLED) until this long after its end; None: always.
     keep_cancelled: timedelta | None = timedelta(days=7)
     conflicts: ConflictRules | None = None  # None: this feed is not checked for conflicts

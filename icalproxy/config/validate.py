@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import zoneinfo
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -654,7 +655,7 @@ def _feeds(
         if not FEED_NAME.match(name):
             check.fail(node, f"feed name {name!r} may use only letters, digits, '.', '_' and '-'")
             continue
-        fields = check.mapping(node, f"feed {name!r}", _FEED_KEYS)
+        fields = check.mapping(node, f"feed {name!r}", _FEED_KEYS | _PAGE_KEYS)
         if fields is None:
             continue
         title = check.string(fields["title"], "title") if "title" in fields else name
@@ -694,12 +695,41 @@ def _feeds(
             where=where,
             profile=profile,
             line=node.where,
+            **_page_settings(check, name, fields),
             keep_cancelled=keep_cancelled,
             conflicts=conflicts,
         )
     return feeds
 
 
+_PAGE_KEYS = {"locale", "timezone", "page_past_days"}
+PAGE_LOCALES = ("en", "de", "fr")
+
+
+def _page_settings(check: _Checker, name: str, fields: dict[str, Located]) -> dict[str, Any]:
+    """The client page's feed keys: ``locale``, ``timezone`` (IANA) and ``page_past_days``."""
+    settings: dict[str, Any] = {}
+    if "locale" in fields:
+        locale = check.choice(fields["locale"], f"feed {name!r}: locale", PAGE_LOCALES)
+        if locale is not None:
+            settings["locale"] = locale
+    if "timezone" in fields:
+        zone = check.string(fields["timezone"], f"feed {name!r}: timezone")
+        if zone is not None:
+            try:
+                zoneinfo.ZoneInfo(zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                check.fail(fields["timezone"], f"feed {name!r}: unknown time zone {zone!r} (e.g. UTC)")
+            else:
+                settings["timezone"] = zone
+    if "page_past_days" in fields:
+        days = check.number(fields["page_past_days"], f"feed {name!r}: page_past_days", 0, 3650)
+        if days is not None:
+            settings["page_past_days"] = int(days)
+    return settings
+
+
+_WHERE_KEYS = {"subcalendar", "field", "summary", "source", "window", "all", "any", "not"}
 _CLOCK = re.compile(r"([01]?\d|2[0-4]):([0-5]\d)\Z")
 
 

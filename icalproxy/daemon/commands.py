@@ -118,6 +118,12 @@ def feed_urls(config: Config, token: str) -> tuple[str, str]:
     return https, "webcal://" + https.split("://", 1)[1]
 
 
+def page_url(config: Config, token: str) -> str:
+    """The client page at the feed's own secret (icalproxy/daemon/pages.py)."""
+    base = feed_urls(config, token)[0].rsplit("/feed/", 1)[0]
+    return f"{base}/c/{token}"
+
+
 def cmd_token_new(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.feed not in config.rules.feeds:
@@ -133,7 +139,8 @@ def cmd_token_new(args: argparse.Namespace) -> int:
     https, webcal = feed_urls(config, token)
     print(f"feed {record.feed}, token id {record.id}" + (f" ({record.label})" if record.label else ""))
     print(f"  {https}")
-    print(f"  {webcal}", flush=True)
+    print(f"  {webcal}")
+    print(f"  client page: {page_url(config, token)}", flush=True)
     if replaced:
         print(f"Revoked the token(s) it replaces: {', '.join(replaced)}", file=sys.stderr)
     if not config.server.public_url:

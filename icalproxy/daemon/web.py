@@ -50,6 +50,7 @@ def add_routes(app: web.Application) -> None:
     """The public listener: feeds and /healthz; /readyz and /metrics only with the ops token."""
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/feed/{token:" + TOKEN_PATTERN + "}.ics", serve_feed, name="feed")
+    add_page_routes(app)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", _ops_only(readyz), name="readyz")
     app.router.add_get("/metrics", _ops_only(metrics), name="metrics")
@@ -88,6 +89,14 @@ def ops_authorized(header: str, config: Config) -> bool:
     if not expected or scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(offered.strip().encode(), expected.encode())
+
+
+def add_page_routes(app: web.Application) -> None:
+    """The client page at the feed's own secret (icalproxy/daemon/pages.py)."""
+    from icalproxy.daemon.pages import PAGES, PageCache, serve_page  # noqa: PLC0415
+
+    app[PAGES] = PageCache()
+    app.router.add_get("/c/{token:" + TOKEN_PATTERN + "}", serve_page, name="page")
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
