@@ -119,7 +119,7 @@ def test_readiness_and_metrics_describe_a_feed_before_its_state_is_written(tmp_p
             seen: list[tuple[str, bool]] = []
             install_feeds = service.store.install_feeds
 
-            async def observing(feeds: list[FeedBody]) -> list[int]:
+            async def observing(feeds: list[FeedBody], *history: object) -> list[int]:
                 for feed in feeds:
                     described = (
                         service.feeds[feed.feed].body == feed.body
@@ -127,7 +127,7 @@ def test_readiness_and_metrics_describe_a_feed_before_its_state_is_written(tmp_p
                         and feed.feed in service.feed_notes
                     )
                     seen.append((feed.feed, described))
-                return await install_feeds(feeds)
+                return await install_feeds(feeds, *history)  # type: ignore[arg-type]
 
             service.store.install_feeds = observing  # type: ignore[method-assign]
             await service.pull_all()

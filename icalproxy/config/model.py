@@ -142,6 +142,7 @@ class StatusCatalogue:
     defined: bool = False  # False: no catalogue in the rules, values shown as they are
     default: Literal["hidden", "shown"] = "hidden"  # a job that never had a shown status
     overrides: StatusOverrides = NO_OVERRIDES
+    keep_history: timedelta = timedelta(days=90)  # a job gone from its source keeps its row so long
 
 
 @dataclass(frozen=True, slots=True)

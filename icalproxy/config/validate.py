@@ -446,7 +446,10 @@ def _statuses(check: _Checker, node: Located | None) -> StatusCatalogue:
     if node is None:
         return StatusCatalogue()
     fields = check.mapping(
-        node, "statuses", {"field", "unlisted", "values", "default", "overrides"}, required=("values",)
+        node,
+        "statuses",
+        {"field", "unlisted", "values", "default", "overrides", "keep_history"},
+        required=("values",),
     )
     if fields is None:
         return StatusCatalogue()
@@ -454,6 +457,7 @@ def _statuses(check: _Checker, node: Located | None) -> StatusCatalogue:
     _optional(fields, "field", options, lambda n: check.string(n, "statuses field"))
     _optional(fields, "unlisted", options, lambda n: check.choice(n, "unlisted", ("hide", "show", "keep")))
     _optional(fields, "default", options, lambda n: check.choice(n, "default", ("hidden", "shown")))
+    _optional(fields, "keep_history", options, lambda n: check.duration(n, "keep_history"))
     if "overrides" in fields:
         names = check.mapping(fields["overrides"], "statuses overrides", {"name", "description", "visible"})
         if names is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,16 +103,19 @@ def feed_url_for(config: Config, request: web.Request, token: str) -> str:
 
 
 async def serve_page(request: web.Request) -> web.StreamResponse:
-    from icalproxy.daemon.web import SERVICE, TOKENS  # noqa: PLC0415  (web imports this module)
+    from icalproxy.daemon.web import SERVICE, TOKEN_ID, TOKENS  # noqa: PLC0415  (web imports this module)
 
     token = request.match_info["token"]
-    verdict, feed_name = request.app[TOKENS].lookup(token)
-    if verdict == "unknown":
+    tokens = request.app[TOKENS]
+    verdict, record = await tokens.lookup(token)
+    if verdict == "unknown" or record is None:
         return web.Response(status=404, text="not found\n")
+    request[TOKEN_ID] = record.id
     service = request.app[SERVICE]
-    feed = service.config.rules.feeds.get(feed_name or "")
+    feed = service.config.rules.feeds.get(record.feed)
     if verdict == "revoked" or feed is None:
         return web.Response(status=410, text="gone\n")
+    tokens.seen(record, request.headers.get("User-Agent"), time.time())
     version = service.feeds.get(feed.name)
     if version is None:
         return web.Response(status=503, text="not ready\n", headers={"Retry-After": "60"})

@@ -31,6 +31,9 @@ from icalproxy.config.model import Config
 from icalproxy.core.conflicts import find_conflicts
 from icalproxy.core.parse import ParsedSource, parse
 from icalproxy.core.pipeline import FeedOutput, render_feeds
+from icalproxy.core.stamps import Stamp, StampKey
+from icalproxy.core.status import StatusKey, StatusRecord
+from icalproxy.daemon import history
 from icalproxy.daemon.alerts import ConflictWatch
 from icalproxy.daemon.emptying import EmptyingGuard
 from icalproxy.daemon.metrics import Metrics
@@ -107,6 +110,10 @@ class FeedService:
         self.metrics = metrics
         self.clock = clock
         self.uid_key = installation_key(config.state_dir)  # keys derived UIDs (see installation.py)
+        # Render history (see history.py): loaded at restore, kept in memory, written with installs.
+        self.stamps: dict[StampKey, Stamp] = {}
+        self.status_history: dict[StatusKey, StatusRecord] = {}
+        self._unsaved_history: list[tuple[str, str, str]] = []
         self.sources: dict[str, SourceStatus] = {name: SourceStatus(name) for name in config.sources}
         self.feeds: Mapping[str, FeedVersion] = MappingProxyType({})
         self.feed_notes: dict[str, list[str]] = {}  # from each feed's last render: what ops should know
@@ -141,6 +148,11 @@ class FeedService:
                 self.uid_key = shared.encode()
             except StateError as exc:
                 self._store_failed(exc)
+        try:  # what subscribers saw before: stamps and statuses carry on across restarts
+            rows = await self.store.call(self.store.sql.render_state)
+            self.stamps, self.status_history = history.decode(rows)
+        except StateError as exc:
+            self._store_failed(exc)
         restored: dict[str, FeedVersion] = {}
         for name, stored in (await self.store.latest_feeds(self.config.rules.feeds)).items():
             restored[name] = self._version(
@@ -369,14 +381,18 @@ class FeedService:
                     del self._unsaved_sources[name]
             pending = [v for v in self._unsaved_feeds.values() if self.feeds.get(v.name) is v]
             self._unsaved_feeds.clear()
-            if pending:
+            rows, self._unsaved_history = self._unsaved_history, []
+            if pending or rows:
                 try:
                     numbers = await self.store.install_feeds(
-                        [FeedBody(v.name, v.body, v.etag, v.last_modified, v.events) for v in pending]
+                        [FeedBody(v.name, v.body, v.etag, v.last_modified, v.events) for v in pending],
+                        rows,
+                        self.config.rules.statuses.keep_history.total_seconds(),
                     )
                 except StateError:
                     for version in pending:
                         self._unsaved_feeds.setdefault(version.name, version)
+                    self._unsaved_history = rows + self._unsaved_history
                     raise
                 self._numbered(pending, numbers)
         except StateError as exc:
@@ -435,7 +451,15 @@ class FeedService:
         parsed = {name: s.parsed for name, s in self.sources.items() if s.parsed is not None}
         now = datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
         started = time.perf_counter()
-        result = await asyncio.to_thread(render_feeds, parsed, self.config.rules, now, wanted)
+        result = await asyncio.to_thread(
+            render_feeds, parsed, self.config.rules, now, wanted, self.stamps, self.status_history
+        )
+        # The new history is kept in memory at once and written with the feed versions.
+        changed_history = {k: v for k, v in result.stamps.items() if self.stamps.get(k) != v}
+        changed_statuses = {k: v for k, v in result.statuses.items() if self.status_history.get(k) != v}
+        self.stamps.update(result.stamps)
+        self.status_history.update(result.statuses)
+        self._unsaved_history.extend(history.encode(changed_history, changed_statuses))
         seconds = time.perf_counter() - started
         self.metrics.render_seconds.observe(seconds)
         # Served feeds, their notes and metrics change in one step, before the slow state

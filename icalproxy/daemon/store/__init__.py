@@ -106,8 +106,12 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(method, *args))
 
-    async def install_feeds(self, feeds: Sequence[FeedBody]) -> list[int]:
-        return await self.call(self.sql.install_feeds, feeds)
+    async def install_feeds(
+        self, feeds: Sequence[FeedBody], history: Sequence[tuple[str, str, str]] = (), keep_history: float = 0
+    ) -> list[int]:
+        if keep_history:
+            return await self.call(self.sql.install_feeds, feeds, history, keep_history)
+        return await self.call(self.sql.install_feeds, feeds, history)
 
     async def latest_feeds(self, names: Iterable[str] | None = None) -> dict[str, StoredFeed]:
         return await self.call(self.sql.latest_feeds, names)

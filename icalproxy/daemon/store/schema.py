@@ -58,6 +58,15 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "leases: which replica pulls a source, until when",
         ("CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires {real} NOT NULL)",),
     ),
+    (
+        3,
+        "render_state: visible-content stamps and client-facing status history (JSON)",
+        (
+            """CREATE TABLE render_state (
+                kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, seen {real} NOT NULL,
+                PRIMARY KEY (kind, key))""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

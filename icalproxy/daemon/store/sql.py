@@ -256,17 +256,29 @@ class SqlStore:
 
     # ---------------------------------------------------------------- feed versions
 
-    def install_feeds(self, feeds: Sequence[FeedBody]) -> list[int]:
+    def install_feeds(
+        self,
+        feeds: Sequence[FeedBody],
+        history: Sequence[tuple[str, str, str]] = (),
+        keep_history: float = 90 * 86400,
+    ) -> list[int]:
         """Install new versions of several feeds in one transaction; returns their version
         numbers (each the feed's previous one plus one). Older versions beyond the last
         ``KEEP_VERSIONS`` are removed in the same transaction. A feed whose stored newest
         version first appeared later than this one (another replica's newer render landed
         first, e.g. both were held while the database was away) is skipped: its number is 0."""
-        if not feeds:
+        if not feeds and not history:
             return []
         now = self.clock()
-        versions = []
+        versions: list[int] = []
         with self.db.transaction() as tx:
+            if history:  # the render's history lands with the versions it made, or not at all
+                tx.many(
+                    "INSERT INTO render_state (kind, key, value, seen) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, seen = excluded.seen",
+                    [(kind, key, value, now) for kind, key, value in history],
+                )
+                tx.run("DELETE FROM render_state WHERE seen < ?", (now - keep_history,))
             self.db.serialize(tx, INSTALL_LOCK)  # versions stay monotonic with several writers
             for feed in feeds:
                 row = tx.one(
@@ -284,9 +296,16 @@ class SqlStore:
                     (feed.feed, version - KEEP_VERSIONS),
                 )
                 versions.append(version)
-            _bump(tx, "feeds_generation")
-            self.db.notify(tx, "feeds")
+            if feeds:
+                _bump(tx, "feeds_generation")
+                self.db.notify(tx, "feeds")
         return versions
+
+    def render_state(self) -> list[tuple[str, str, str]]:
+        """Every (kind, key, value) row of the render history."""
+        with self.db.read() as tx:
+            rows = tx.all("SELECT kind, key, value FROM render_state")
+        return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
 
     def latest_feeds(self, names: Iterable[str] | None = None) -> dict[str, StoredFeed]:
         """The newest whole version of each feed; a version whose checksum fails is logged and
