@@ -115,3 +115,59 @@ def test_per_job_overrides(extra: str, summary: str, description: str, reason: s
     assert shown_summary == summary and shown_reason == reason
     assert description in shown_description
     assert "SECRET" not in shown_summary
+
+
+# ---------------------------------------------------------------- the daemon keeps the history
+
+
+def test_carry_over_survives_restarts_and_kill_9(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import signal
+
+    from tests.harness import Daemon, Upstream, create_token, http, run_cli, wait_until
+
+    catalogue = (
+        "statuses:\n  field: Status\n  values:\n    Scheduled: {label: Scheduled}\n"
+        "    Parts ordered: {keep: true}\n    In progress: {label: In progress}\n"
+    )
+    upstream = Upstream().start()
+    try:
+        upstream.state.set_body(_job("Scheduled"))
+        (tmp_path / "rules").mkdir()
+        (tmp_path / "rules" / "feeds.yaml").write_text("feeds: {c: {title: C}}\n" + catalogue)
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"state_dir: state\nrules: rules\nsources:\n  s: {{url: '{upstream.url}', every: 1h}}\n"
+        )
+        token = create_token(config, "c")
+        daemon = Daemon(config, tmp_path).start()
+
+        def summary() -> str:
+            body = http(f"{daemon.base}/feed/{token}.ics")[2].decode()
+            return body.split("SUMMARY:")[1].split("\r\n")[0]
+
+        assert summary() == "Boiler — Scheduled"
+        daemon.stop()
+
+        def rendered_after(requests: int) -> bool:  # the restarted daemon pulled and rendered
+            return upstream.state.requests > requests and any(
+                event.get("event") == "feeds_rendered" for event in daemon.events()
+            )
+
+        upstream.state.set_body(_job("Parts ordered"))  # keep: carry-over after a restart
+        pulled = upstream.state.requests
+        daemon = Daemon(config, tmp_path).start()
+        wait_until(lambda: rendered_after(pulled), what="a render after the restart")
+        assert summary() == "Boiler — Scheduled"
+        assert "carried over" in run_cli(config, "status", "--feed", "c")
+        upstream.state.set_body(_job("In progress"))
+        daemon.pull_now()
+        wait_until(lambda: summary() == "Boiler — In progress", what="new status")
+        daemon.stop(signal.SIGKILL)  # the history was written with the feed version
+        upstream.state.set_body(_job("Parts ordered"))
+        pulled = upstream.state.requests
+        daemon = Daemon(config, tmp_path).start()
+        wait_until(lambda: rendered_after(pulled), what="a render after kill -9")
+        assert summary() == "Boiler — In progress"
+        daemon.stop()
+    finally:
+        upstream.stop()

@@ -61,6 +61,11 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     accept.add_argument("source", metavar="SOURCE|FEED", help="source name, or feed name")
     accept.set_defaults(handler=cmd_accept_shrink)
 
+    status = commands.add_parser("status", help="each job's client-facing status, since when and why")
+    config_arg(status)
+    status.add_argument("--feed", required=True, help="the feed to show")
+    status.set_defaults(handler=cmd_status)
+
     feeds = commands.add_parser("feeds", help="list feeds: sources, profile, events, size, tokens")
     config_arg(feeds)
     feeds.set_defaults(handler=cmd_feeds)
@@ -207,6 +212,50 @@ def cmd_accept_shrink(args: argparse.Namespace) -> int:
         accept_empty(config.state_dir, name)
         print(f"feed {name}: if it is held because it would become empty, the daemon serves it empty now")
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Render the feed as the daemon would, from the status history in the store (read only),
+    and print per job: its client-facing status, since when, and why."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from icalproxy.cli import pull_once  # noqa: PLC0415
+    from icalproxy.core.pipeline import parse_sources, render_feeds  # noqa: PLC0415
+    from icalproxy.daemon import history  # noqa: PLC0415
+    from icalproxy.installation import installation_key  # noqa: PLC0415
+
+    config = load_config(args.config)
+    feed = config.rules.feeds.get(args.feed)
+    if feed is None:
+        known = ", ".join(sorted(config.rules.feeds))
+        raise ConfigError([f"{args.config}: unknown feed {args.feed!r} (known: {known})"])
+    with _store(config) as store:
+        stamps, statuses = history.decode(store.render_state())
+    snapshots, errors = pull_once(config, only=feed.sources)
+    for error in errors:
+        print(f"source {error}", file=sys.stderr)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    parsed = parse_sources(snapshots, installation_key(config.state_dir))
+    result = render_feeds(parsed, config.rules, now, [feed.name], stamps, statuses)
+    if feed.name not in result.feeds:
+        print("\n".join(result.report.summary_lines()), file=sys.stderr)
+        return 1
+    body = result.feeds[feed.name].body.decode("utf-8", "replace").replace("\r\n ", "")
+    shown_uids = {line[4:] for line in body.split("\r\n") if line.startswith("UID:")}
+    rows = sorted((key, record) for key, record in result.statuses.items() if key[1] in shown_uids)
+    print(f"{'SOURCE':<10} {'UID':<28} {'OCCURRENCE':<17} {'STATUS':<22} {'SINCE':<21} WHY")
+    for (source, uid, occurrence), record in rows:
+        label = record.shown.label if record.shown is not None else "(none)"
+        since = _stamp_iso(record.since) if record.shown is not None else "-"
+        print(f"{source:<10} {uid:<28} {occurrence or '-':<17} {label:<22} {since:<21} {record.reason}")
+    return 1 if errors else 0
+
+
+def _stamp_iso(stamp: str) -> str:
+    """``20261201T080000Z`` → ``2026-12-01T08:00:00Z``."""
+    if len(stamp) != 16:
+        return stamp
+    return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}Z"
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
