@@ -19,6 +19,7 @@ import json
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 
 import structlog
@@ -44,6 +45,19 @@ SECURITY_HEADERS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _status_since(app: web.Application) -> dict[str, datetime]:
+    """UID → when its client first saw the status it shows now (the daemon's status history)."""
+    service = app.get(SERVICE)
+    found: dict[str, datetime] = {}
+    for (_, uid, occurrence), record in (service.status_history.items() if service is not None else ()):
+        if record.shown is not None and not occurrence:
+            try:
+                found[uid] = datetime.strptime(record.since, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+    return found
 
 
 def add_routes(app: web.Application) -> None:
@@ -95,7 +109,7 @@ def add_page_routes(app: web.Application) -> None:
     """The client page at the feed's own secret (icalproxy/daemon/pages.py)."""
     from icalproxy.daemon.pages import PAGES, PageCache, serve_page  # noqa: PLC0415
 
-    app[PAGES] = PageCache()
+    app[PAGES] = PageCache(since=lambda feed: _status_since(app))
     app.router.add_get("/c/{token:" + TOKEN_PATTERN + "}", serve_page, name="page")
 
 
