@@ -34,12 +34,27 @@ class Stamp(NamedTuple):
 StampKey = tuple[str, str, str]  # (feed, UID, RECURRENCE-ID key or "")
 
 
-def stamp_event(
-    chunk: bytes, key: StampKey, history: Mapping[StampKey, Stamp] | None, now: str
-) -> tuple[bytes, Stamp]:
-    """The event with stamps from its visible-content history, and its history entry."""
+def visible_content(chunk: bytes) -> tuple[bytes, str]:
+    """The event without its stamps, and a hash of that: what a subscriber can see."""
     body = _STAMP_LINES.sub(b"", chunk)
-    content = hashlib.blake2b(body, digest_size=16).hexdigest()
+    return body, hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def stamp_event(
+    chunk: bytes,
+    key: StampKey,
+    history: Mapping[StampKey, Stamp] | None,
+    now: str,
+    seen: dict[bytes, tuple[bytes, str]] | None = None,
+) -> tuple[bytes, Stamp]:
+    """The event with stamps from its visible-content history, and its history entry.
+    ``seen``: a run's memo of visible_content (feeds share redacted events)."""
+    found = seen.get(chunk) if seen is not None else None
+    if found is None:
+        found = visible_content(chunk)
+        if seen is not None:
+            seen[chunk] = found
+    body, content = found
     previous = history.get(key) if history is not None else None
     if previous is not None and previous.content == content:
         entry = previous
