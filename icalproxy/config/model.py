@@ -128,6 +128,25 @@ class CustomFields:
 
 
 @dataclass(frozen=True, slots=True)
+class CalDAVTarget:
+    """One CalDAV calendar collection a feed is mirrored into (``push: [{caldav: …}]``).
+
+    Secrets are left out of ``repr`` so a target can never print them by accident."""
+
+    url: str  # the collection, ending in "/", without credentials
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    bearer_token: str | None = field(default=None, repr=False)
+    line: str = ""  # "file:line" of its definition
+
+    @property
+    def display(self) -> str:
+        """Host and path, never credentials (validation keeps them out of ``url``): what logs,
+        errors and /readyz may show."""
+        return self.url
+
+
+@dataclass(frozen=True, slots=True)
 class Feed:
     name: str
     title: str
@@ -135,6 +154,7 @@ class Feed:
     where: Condition | None
     profile: str
     line: str = ""  # "file:line" of its definition, for reports
+    push: tuple[CalDAVTarget, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from icalproxy.config.builtin import BUILTIN_PROFILES
 from icalproxy.config.load import Located
 from icalproxy.config.model import (
     AllOf,
     AnyOf,
+    CalDAVTarget,
     Condition,
     Config,
     CustomFields,
@@ -535,7 +537,7 @@ def _feeds(
         if not FEED_NAME.match(name):
             check.fail(node, f"feed name {name!r} may use only letters, digits, '.', '_' and '-'")
             continue
-        fields = check.mapping(node, f"feed {name!r}", {"title", "from", "where", "profile"})
+        fields = check.mapping(node, f"feed {name!r}", {"title", "from", "where", "profile", "push"})
         if fields is None:
             continue
         title = check.string(fields["title"], "title") if "title" in fields else name
@@ -560,6 +562,7 @@ def _feeds(
                     f"feed {name!r} uses unknown profile {profile!r} (known: {known})",
                 )
         where = _condition(check, fields["where"], sources) if "where" in fields else None
+        push = _push_targets(check, name, fields["push"]) if "push" in fields else ()
         if title is None or feed_sources is None:
             continue
         feeds[name] = Feed(
@@ -569,8 +572,77 @@ def _feeds(
             where=where,
             profile=profile,
             line=node.where,
+            push=push,
         )
     return feeds
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _push_targets(check: _Checker, feed: str, node: Located) -> tuple[CalDAVTarget, ...]:
+    """``push: [{caldav: {url, username, password} | {url, bearer_token}}]``."""
+    if not isinstance(node.value, list) or not node.value:
+        check.fail(node, f"feed {feed!r} push must be a non-empty list of {{caldav: {{url: …}}}} targets")
+        return ()
+    targets: list[CalDAVTarget] = []
+    seen: dict[str, str] = {}
+    for item in node.value:
+        kinds = check.mapping(item, "a push target", {"caldav"}, required=("caldav",))
+        if kinds is None or "caldav" not in kinds:
+            continue
+        target = _caldav_target(check, kinds["caldav"])
+        if target is None:
+            continue
+        if target.url in seen:
+            first = seen[target.url]
+            check.fail(kinds["caldav"], f"feed {feed!r} pushes to {target.url} twice (first at {first})")
+            continue
+        seen[target.url] = target.line
+        targets.append(target)
+    return tuple(targets)
+
+
+def _caldav_target(check: _Checker, node: Located) -> CalDAVTarget | None:
+    fields = check.mapping(node, "caldav", {"url", "username", "password", "bearer_token"}, required=("url",))
+    if fields is None or "url" not in fields:
+        return None
+    url = check.string(fields["url"], "caldav url")
+    secrets = {
+        key: check.string(fields[key], f"caldav {key}") if key in fields else None
+        for key in ("username", "password", "bearer_token")
+    }
+    if url is None or any(key in fields and value is None for key, value in secrets.items()):
+        return None
+    parts = urlsplit(url)
+    where = fields["url"]
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        check.fail(where, "caldav url must be an http(s) URL of a calendar collection")
+        return None
+    if parts.username is not None or parts.password is not None:
+        check.fail(where, "caldav url must not carry credentials: use username and password")
+        return None
+    if parts.query or parts.fragment:
+        check.fail(where, "caldav url must be a calendar collection, without ?query or #fragment")
+        return None
+    username, password, token = secrets["username"], secrets["password"], secrets["bearer_token"]
+    if token is not None and (username is not None or password is not None):
+        check.fail(node, "caldav takes either username and password or bearer_token, not both")
+        return None
+    if (username is None) != (password is None):
+        check.fail(node, "caldav username and password go together")
+        return None
+    credentials = token is not None or password is not None
+    if credentials and parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        check.fail(where, "caldav url must be https: credentials never go over plain http beyond this host")
+        return None
+    return CalDAVTarget(
+        url=url if url.endswith("/") else url + "/",
+        username=username,
+        password=password,
+        bearer_token=token,
+        line=node.where,
+    )
 
 
 _WHERE_KEYS = {"subcalendar", "field", "summary", "source", "window", "all", "any", "not"}

@@ -20,10 +20,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
 from icalproxy.daemon.metrics import Metrics
+from icalproxy.daemon.push import PushManager
+from icalproxy.daemon.push_state import PushState
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.state import StateStore
 from icalproxy.daemon.tokens import TokenStore
-from icalproxy.daemon.web import METRICS, SERVICE, TOKENS, add_routes, observe
+from icalproxy.daemon.web import METRICS, PUSH, SERVICE, TOKENS, add_routes, observe
 from icalproxy.errors import ConfigError
 from icalproxy.fetch import USER_AGENT, Fetcher, SourceFetcher
 
@@ -50,7 +52,10 @@ def create_app(
         ) as session:
             service = FeedService(config, StateStore(config.state_dir), fetcher(session), app[METRICS])
             app[SERVICE] = service
+            pusher = await _start_push(app, service) if _has_push(config) else None
             await service.restore()
+            if pusher is not None:
+                pusher.start(service.feeds)  # start-up: mirror what is served now
             scheduler = AsyncIOScheduler(timezone=UTC)
             app[SCHEDULER] = scheduler
             schedule_pulls(scheduler, service)
@@ -71,10 +76,24 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
                 scheduler.shutdown(wait=False)
+                if pusher is not None:
+                    await pusher.stop()
                 log.info("daemon_stopped")
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def _start_push(app: web.Application, service: FeedService) -> PushManager:
+    """CalDAV push: feeds that change are handed to it; it syncs in threads of its own."""
+    state = await asyncio.to_thread(PushState.in_state_dir, service.config.state_dir)
+    pusher = app[PUSH] = PushManager(service.config, state, app[METRICS])
+    service.on_feed_changed = pusher.feed_changed
+    return pusher
+
+
+def _has_push(config: Config) -> bool:
+    return any(feed.push for feed in config.rules.feeds.values())
 
 
 _TASKS: set[asyncio.Task[None]] = set()
@@ -149,6 +168,8 @@ async def reload(app: web.Application, reason: str) -> None:
         config = _keep_state_dir(config, service.config.state_dir)
     sources_changed = config.sources != service.config.sources
     await service.apply_config(config)
+    if PUSH in app:
+        app[PUSH].configure(config, service.feeds)  # new, changed or removed push targets
     if sources_changed:
         schedule_pulls(app[SCHEDULER], service)
     metrics.reloads["ok"] += 1

@@ -1,4 +1,4 @@
-"""CLI commands of the daemon: serve, token new/list/revoke, accept-shrink."""
+"""CLI commands of the daemon: serve, token new/list/revoke, accept-shrink, push."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     config_arg(accept)
     accept.add_argument("source", help="source name")
     accept.set_defaults(handler=cmd_accept_shrink)
+
+    push = commands.add_parser("push", help="mirror feeds into their CalDAV calendars (push: targets)")
+    config_arg(push)
+    push.add_argument("--feed", action="append", help="only this feed (repeatable)")
+    push.add_argument("--once", action="store_true", required=True, help="one sync per target, then exit")
+    push.set_defaults(handler=cmd_push)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -120,3 +126,38 @@ def cmd_accept_shrink(args: argparse.Namespace) -> int:
     StateStore(config.state_dir).accept_shrink(args.source)
     print(f"source {args.source}: its next pull will be accepted even if it shrank")
     return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Pull, render and sync every push target once; the daemon does the same continuously."""
+    from icalproxy.cli import pull_once, utc_now  # noqa: PLC0415
+    from icalproxy.core.pipeline import parse_sources, render_feeds  # noqa: PLC0415
+    from icalproxy.daemon.push import run_once  # noqa: PLC0415
+
+    config = load_config(args.config)
+    names = args.feed or [name for name, feed in config.rules.feeds.items() if feed.push]
+    problems = [f"{args.config}: unknown feed {name!r}" for name in names if name not in config.rules.feeds]
+    problems += [
+        f"{config.rules.feeds[name].line}: feed {name!r} has no push targets"
+        for name in names
+        if name in config.rules.feeds and not config.rules.feeds[name].push
+    ]
+    if problems or not names:
+        raise ConfigError(problems or [f"{args.config}: no feed has push targets"])
+    feeds = [config.rules.feeds[name] for name in names]
+    snapshots, errors = pull_once(config, only=sorted({s for feed in feeds for s in feed.sources}))
+    for error in errors:
+        print(f"source {error}", file=sys.stderr)
+    if errors:
+        print("not pushing: a source failed, and a partial feed would delete events", file=sys.stderr)
+        return 1
+    result = render_feeds(parse_sources(snapshots), config.rules, utc_now(), names)
+    failed = 0
+    for name, target, outcome in run_once(config, {name: result.feeds[name].body for name in names}):
+        if isinstance(outcome, Exception):
+            failed += 1
+            print(f"push {name} ({target}): error: {outcome}", file=sys.stderr)
+            continue
+        counts = ", ".join(f"{key} {value}" for key, value in outcome.as_dict().items())
+        print(f"push {name} ({target}): {counts}")
+    return 1 if failed else 0

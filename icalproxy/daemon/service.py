@@ -101,6 +101,8 @@ class FeedService:
         self._render_pending: set[str] = set()
         self._render_requested = 0  # sequence number of the latest render request
         self._render_covered = 0  # the latest request a finished render has served
+        # CalDAV push (daemon/push.py): told of every feed whose bytes changed; never blocks.
+        self.on_feed_changed: Callable[[str, bytes], None] | None = None
 
     # ------------------------------------------------------------ startup
 
@@ -276,6 +278,9 @@ class FeedService:
         # Served feeds, their notes and metrics change in one step, before the slow state
         # writes: /readyz and /metrics never lag behind what a subscriber already gets.
         changed = self._install(result.feeds)
+        if self.on_feed_changed is not None:
+            for version in changed:
+                self.on_feed_changed(version.name, version.body)
         for name, output in result.feeds.items():
             self.metrics.feed_events[name] = output.events
             self.metrics.feed_bytes[name] = len(output.body)

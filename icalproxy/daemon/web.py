@@ -20,6 +20,7 @@ from aiohttp import web
 
 from icalproxy.config.model import Config
 from icalproxy.daemon.metrics import Metrics
+from icalproxy.daemon.push import PushManager
 from icalproxy.daemon.service import FeedService, FeedVersion
 from icalproxy.daemon.tokens import TokenStore
 
@@ -28,6 +29,7 @@ log = structlog.get_logger("icalproxy.http")
 SERVICE = web.AppKey("service", FeedService)
 TOKENS = web.AppKey("tokens", TokenStore)
 METRICS = web.AppKey("metrics", Metrics)
+PUSH = web.AppKey("push", PushManager)
 TOKEN_PATTERN = r"[A-Za-z0-9_-]{16,128}"  # noqa: S105 - a URL pattern, not a secret
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -173,6 +175,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     ready, body = request.app[SERVICE].readiness()
+    if PUSH in request.app:  # per CalDAV target; a failing target does not make the feeds unready
+        body["push"] = request.app[PUSH].readiness()
     return web.Response(
         status=200 if ready else 503,
         text=json.dumps(body, indent=2, sort_keys=True) + "\n",
