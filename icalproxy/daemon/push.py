@@ -50,6 +50,7 @@ log = structlog.get_logger("icalproxy.push")
 IN_FLIGHT = 4  # requests in flight per target
 BUDGET = 2000  # requests per sync; what is left over goes into the next sync, right after
 TIMEOUT = 30  # seconds per request
+LOCKED_RETRIES = 4  # a 423 Locked answer is tried again this often, after a short pause
 BACKOFF_FIRST, BACKOFF_MAX = 5.0, 900.0  # seconds; doubles per consecutive failure
 RESYNC = 900.0  # seconds: even without a feed change, look for drift this often
 
@@ -121,6 +122,18 @@ class DavConnection:
     def request(
         self, method: str, href: str, body: str | bytes = "", headers: Mapping[str, str] | None = None
     ) -> Any:
+        for attempt in range(LOCKED_RETRIES + 1):
+            response = self._once(method, href, body, headers)
+            if response.status != 423 or attempt == LOCKED_RETRIES:
+                break
+            # 423 Locked: another writer holds the collection (Xandikos commits each PUT to git)
+            time.sleep(0.05 * 2**attempt)
+        status = int(response.status)
+        if status >= 500 or status in (401, 403, 423, 429):
+            raise PushError(self.name, f"{self.target.display}: {method} answered {status}", status=status)
+        return response
+
+    def _once(self, method: str, href: str, body: str | bytes, headers: Mapping[str, str] | None) -> Any:
         from caldav.lib import error as dav_error  # noqa: PLC0415
         from niquests.exceptions import RequestException  # noqa: PLC0415
 
@@ -139,10 +152,7 @@ class DavConnection:
             raise PushError(
                 self.name, f"{self.target.display}: {method} failed: {type(exc).__name__}"
             ) from exc
-        status = int(response.status)
-        self.count(method, str(status))
-        if status >= 500 or status in (401, 403, 429):
-            raise PushError(self.name, f"{self.target.display}: {method} answered {status}", status=status)
+        self.count(method, str(response.status))
         return response
 
     def etag_of(self, href: str) -> str | None:
@@ -284,9 +294,9 @@ class TargetSync:
         changes, token, full = connection.changes(self.state.sync_token(self.key))
         marked: list[Row] = []
         for row in rows.values():
-            if row.href not in changes and not full:
+            if row.href not in changes and not full and not row.fresh:
                 continue  # unchanged since the last token
-            etag = changes.get(row.href)
+            etag = changes.get(row.href)  # absent though fresh: created, then deleted meanwhile
             if etag is None:  # gone from the server
                 if row.etag is not None:
                     self.result.drift += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from icalproxy.errors import StateError
@@ -33,6 +33,10 @@ MIGRATIONS: tuple[str, ...] = (
         sync_token TEXT
     );
     """,
+    # Rows written after the stored sync token was issued: an incremental listing must show
+    # them, so one it leaves out was deleted on the server (RFC 6578 reports only changes
+    # against the token's state: a resource created and deleted since is simply absent).
+    "ALTER TABLE push_resource ADD COLUMN fresh INTEGER NOT NULL DEFAULT 0;",
 )
 
 
@@ -42,6 +46,7 @@ class Row:
     href: str
     etag: str | None  # the server's ETag as last seen; None: not known to exist
     hash: str | None  # content hash of what icalproxy last stored there; None: must be written
+    fresh: bool = field(default=False, compare=False)  # written since the stored sync token
 
     @property
     def intent(self) -> bool:
@@ -89,15 +94,15 @@ class PushState:
     def rows(self, target: str) -> dict[str, Row]:
         with self._lock:
             found = self._db.execute(
-                "SELECT uid, href, etag, hash FROM push_resource WHERE target = ?", (target,)
+                "SELECT uid, href, etag, hash, fresh FROM push_resource WHERE target = ?", (target,)
             ).fetchall()
-        return {uid: Row(uid, href, etag, digest) for uid, href, etag, digest in found}
+        return {uid: Row(uid, href, etag, digest, bool(fresh)) for uid, href, etag, digest, fresh in found}
 
     def save(self, target: str, row: Row) -> None:
         self._write(
-            "INSERT INTO push_resource (target, uid, href, etag, hash) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO push_resource (target, uid, href, etag, hash, fresh) VALUES (?, ?, ?, ?, ?, 1) "
             "ON CONFLICT (target, uid) DO UPDATE SET href = excluded.href, etag = excluded.etag, "
-            "hash = excluded.hash",
+            "hash = excluded.hash, fresh = 1",
             (target, row.uid, row.href, row.etag, row.hash),
         )
 
@@ -121,6 +126,7 @@ class PushState:
                     "UPDATE push_resource SET href = ?, etag = ?, hash = ? WHERE target = ? AND uid = ?",
                     [(row.href, row.etag, row.hash, target, row.uid) for row in rows],
                 )
+                self._db.execute("UPDATE push_resource SET fresh = 0 WHERE target = ?", (target,))
                 self._db.execute(
                     "INSERT INTO push_target (target, sync_token) VALUES (?, ?) "
                     "ON CONFLICT (target) DO UPDATE SET sync_token = excluded.sync_token",
