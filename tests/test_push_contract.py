@@ -118,18 +118,32 @@ def test_first_sync_creates_every_event_and_a_second_sync_sends_nothing(
 
 @pytest.mark.slow
 def test_events_read_back_pass_the_real_parsers(server: CalDAVServer, tmp_path: Path) -> None:
-    from tests.test_real_clients import feedcheck
+    import subprocess
+    import sys
+
+    from tests.support import FEEDCHECK, need_shared
+    from tests.test_real_clients import _parsers_installed
 
     resources = split_feed(technician_feed())
     Mirror(server, tmp_path / "state").sync(resources)
     files = []
     for number, (_, data) in enumerate(sorted(ours(server).values())):
         path = tmp_path / f"object-{number}.ics"
-        path.write_text(data, newline="")
+        # python-caldav turns the CRLFs of every response into LF; the servers keep CRLF.
+        path.write_bytes(data.replace("\r\n", "\n").replace("\n", "\r\n").encode())
         files.append(path)
-    output = feedcheck(*files)
-    assert re.search(r"^PASS ical\.js", output, re.M) and re.search(r"^PASS icalendar", output, re.M), output
-    assert "FAIL" not in output, output
+    need_shared(FEEDCHECK)
+    run = [sys.executable, str(FEEDCHECK), "--from", "2026-11-01", "--years", "2", *map(str, files)]
+    output = subprocess.run(run, capture_output=True, text=True, timeout=600).stdout
+    _parsers_installed(output)
+    # The parsers must read every object. feedcheck's byte-level checks (check:*) are not
+    # asserted: the servers re-serialise what they store (Radicale folds some lines at 76
+    # octets), and those bytes are theirs, not icalproxy's.
+    for parser in ("ical.js", "icalendar"):
+        assert len(re.findall(rf"^PASS {re.escape(parser)}", output, re.M)) == len(files), output
+    assert not re.search(r"^FAIL (ical\.js|icalendar|libical)", output, re.M), output
+    expected = set().union(*(events_of(r.body) for r in resources.values()))
+    assert set().union(*(events_of(path.read_bytes()) for path in files)) == expected
 
 
 def test_a_changed_event_updates_exactly_one_resource(server: CalDAVServer, tmp_path: Path) -> None:
