@@ -162,7 +162,7 @@ def test_push_state_survives_reopening_and_uses_wal(tmp_path: Path) -> None:
     state.save("t", Row("u1", "/c/u1.ics", None, None))
     state.save("t", Row("u1", "/c/u1.ics", '"e1"', "h1"))
     state.save("t", Row("u2", "/c/u2.ics", None, None))
-    state.save_seen("t", [Row("u2", "/c/u2.ics", '"e2"', None)], "token-1")
+    state.save_seen("t", [Row("u2", "/c/u2.ics", '"e2"', None)], "token-1", state.mark())
     state.save("other", Row("u1", "/d/u1.ics", '"x"', "h"))
     state.forget("other", "u1")
     state.close()
@@ -178,6 +178,22 @@ def test_push_state_survives_reopening_and_uses_wal(tmp_path: Path) -> None:
     again.close()
     with sqlite3.connect(tmp_path / "push.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_rows_written_after_a_listing_was_asked_for_are_fresh(tmp_path: Path) -> None:
+    state = PushState(tmp_path / "push.db")
+    state.save("t", Row("old", "/c/old.ics", '"1"', "h"))
+    mark = state.mark()
+    state.save("t", Row("new", "/c/new.ics", '"2"', "h"))  # while the listing is under way
+    state.save_seen("t", [], "token", mark)
+    assert {uid: row.fresh for uid, row in state.rows("t").items()} == {"old": False, "new": True}
+    state.close()
+    again = PushState(tmp_path / "push.db")  # the sequence goes on after a restart
+    assert again.mark() >= mark + 1
+    again.save_seen("t", [], "token-2", again.mark())
+    again.save("t", Row("old", "/c/old.ics", '"3"', "h"))
+    assert {uid: row.fresh for uid, row in again.rows("t").items()} == {"old": True, "new": False}
+    again.close()
 
 
 def test_push_state_refuses_a_newer_schema(tmp_path: Path) -> None:

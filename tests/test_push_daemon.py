@@ -61,10 +61,10 @@ def test_kill_9_mid_sync_then_restart_leaves_no_duplicates_and_no_losses(
 ) -> None:
     monkeypatch.setenv("JO_CALDAV_PASSWORD", PASSWORD)
     server.put("dentist.ics", OWN_EVENT)
-    config = write_config(tmp_path, server, 600)
+    config = write_config(tmp_path, server, 160)
     daemon = Daemon(config, tmp_path).start(wait_ready=False)
     try:
-        wait_until(lambda: stored_rows(tmp_path / "state") >= 15, timeout=60, what="some resources pushed")
+        wait_until(lambda: stored_rows(tmp_path / "state") >= 12, timeout=60, what="some resources pushed")
         daemon.stop(signal.SIGKILL)
     finally:
         daemon.stop()

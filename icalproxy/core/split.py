@@ -15,8 +15,12 @@ from dataclasses import dataclass
 
 # Calendar properties a resource keeps from the feed header; NAME, X-WR-CALNAME, METHOD and
 # the refresh hints describe the subscribed feed, not one object in someone's calendar.
-_HEADER_KEEP = (b"VERSION:", b"PRODID:", b"CALSCALE:")
-_TZID_PARAM = re.compile(rb';TZID=("[^"]*"|[^;:,]*)', re.IGNORECASE)
+_HEADER_KEEP = re.compile(rb"^(?:VERSION|PRODID|CALSCALE):(?:[^\r\n]|\r?\n[ \t])*\r?\n", re.M)
+_UID = re.compile(rb"^UID(?:;[^:\r\n]*)?:([^\r\n]*)", re.M)
+_TZID_LINE = re.compile(rb"^TZID(?:;[^:\r\n]*)?:([^\r\n]*)", re.M)
+_TZID_PARAM = re.compile(rb';TZID=("[^"]*"|[^;:,\r\n]*)', re.IGNORECASE)
+# Property names come from render.py in upper case; a literal "\n" start keeps the search fast.
+_DTSTAMP = re.compile(rb"\nDTSTAMP[;:][^\n]*(?:\n[ \t][^\n]*)*")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}\Z")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -27,13 +31,6 @@ class Resource:
     name: str  # the resource name derived from the UID (the server may store it elsewhere)
     body: bytes
     hash: str  # content hash of ``body`` without DTSTAMP lines
-
-
-@dataclass(slots=True)
-class _Block:
-    name: str  # VEVENT or VTIMEZONE
-    lines: list[bytes]  # unfolded lines of the block (BEGIN … END)
-    raw: bytes  # the block as rendered (folded, CRLF)
 
 
 def resource_name(uid: str) -> str:
@@ -48,81 +45,57 @@ def resource_name(uid: str) -> str:
 
 def content_hash(body: bytes) -> str:
     """SHA-256 of the resource without its DTSTAMP lines (see the module docstring)."""
-    digest = hashlib.sha256()
-    for line in _unfolded_lines(body):
-        if not line.upper().startswith(b"DTSTAMP"):
-            digest.update(line)
-            digest.update(b"\n")
-    return digest.hexdigest()[:32]
+    return hashlib.sha256(_DTSTAMP.sub(b"", body)).hexdigest()[:32]
 
 
 def split_feed(feed: bytes) -> dict[str, Resource]:
     """One resource per UID, in the feed's order; components keep their rendered bytes."""
-    header: list[bytes] = []
+    first = feed.find(b"BEGIN:V", feed.find(b"BEGIN:VCALENDAR") + 1)
+    header = b"".join(_HEADER_KEEP.findall(feed[: first if first > 0 else len(feed)]))
     timezones: dict[str, bytes] = {}
-    events: dict[str, list[_Block]] = {}
-    for block in _blocks(feed, header):
-        if block.name == "VTIMEZONE":
-            tzid = _value(block.lines, b"TZID")
-            if tzid is not None:
-                timezones.setdefault(tzid, block.raw)
-        elif block.name == "VEVENT":
-            uid = _value(block.lines, b"UID")
-            if uid is not None:
-                events.setdefault(uid, []).append(block)
-    head = b"BEGIN:VCALENDAR\r\n" + b"".join(header)
+    events: dict[str, list[bytes]] = {}
+    for block in _blocks(feed, b"VTIMEZONE"):
+        tzid = _first(_TZID_LINE, block)
+        if tzid is not None:
+            timezones.setdefault(tzid, block)
+    for block in _blocks(feed, b"VEVENT"):
+        uid = _first(_UID, block)
+        if uid is not None:
+            events.setdefault(uid, []).append(block)
+    head = b"BEGIN:VCALENDAR\r\n" + header
     resources: dict[str, Resource] = {}
     for uid, blocks in events.items():
         needed: dict[str, None] = {}
         for block in blocks:
-            for line in block.lines:
-                for match in _TZID_PARAM.finditer(line.split(b":", 1)[0]):
-                    needed[match[1].strip(b'"').decode("utf-8", "replace")] = None
+            for found in _TZID_PARAM.findall(_unfold(block)):
+                needed[found.strip(b'"').decode("utf-8", "replace")] = None
         zones = [timezones[tzid] for tzid in needed if tzid in timezones]
-        body = head + b"".join(zones) + b"".join(block.raw for block in blocks) + b"END:VCALENDAR\r\n"
+        body = head + b"".join(zones) + b"".join(blocks) + b"END:VCALENDAR\r\n"
         resources[uid] = Resource(uid, resource_name(uid), body, content_hash(body))
     return resources
 
 
-def _unfolded_lines(data: bytes) -> list[bytes]:
-    return re.sub(rb"\r?\n[ \t]", b"", data).replace(b"\r\n", b"\n").split(b"\n")
-
-
-def _value(lines: list[bytes], name: bytes) -> str | None:
-    for line in lines:
-        key, sep, value = line.partition(b":")
-        if sep and key.split(b";", 1)[0].upper() == name:
-            return value.decode("utf-8", "replace").strip()
-    return None
-
-
-def _blocks(feed: bytes, header: list[bytes]) -> list[_Block]:
-    """Top-level components of the calendar; kept header lines go into ``header``."""
-    found: list[_Block] = []
-    raw_lines = feed.replace(b"\r\n", b"\n").split(b"\n")
-    depth = 0
-    current: _Block | None = None
-    raw: list[bytes] = []
-    for raw_line in raw_lines:
-        if raw_line[:1] in (b" ", b"\t"):  # a fold continues the previous line
-            if current is not None:
-                current.lines[-1] += raw_line[1:]
-                raw.append(raw_line)
-            continue
-        upper = raw_line.upper()
-        if upper.startswith(b"BEGIN:"):
-            depth += 1
-            if depth == 2:
-                current, raw = _Block(upper[6:].decode("ascii", "replace").strip(), [], b""), []
-        if current is not None:
-            current.lines.append(raw_line)
-            raw.append(raw_line)
-        elif depth == 1 and upper.startswith(_HEADER_KEEP):
-            header.append(raw_line + b"\r\n")
-        if upper.startswith(b"END:"):
-            depth -= 1
-            if depth == 1 and current is not None:
-                current.raw = b"".join(line + b"\r\n" for line in raw)
-                found.append(current)
-                current = None
+def _blocks(feed: bytes, name: bytes) -> list[bytes]:
+    """Every ``name`` component, BEGIN to END line. A VEVENT never holds a VEVENT, nor a
+    VTIMEZONE a VTIMEZONE: the first END of the same name closes it (a VALARM or STANDARD
+    inside ends with its own name)."""
+    begin, end = b"\nBEGIN:" + name + b"\r\n", b"\nEND:" + name + b"\r\n"
+    found = []
+    position = feed.find(begin)
+    while position >= 0:
+        stop = feed.find(end, position + len(begin))
+        if stop < 0:
+            break
+        found.append(feed[position + 1 : stop + len(end)])
+        position = feed.find(begin, stop + len(end) - 1)
     return found
+
+
+def _first(pattern: re.Pattern[bytes], block: bytes) -> str | None:
+    """The value of a block's first line matching ``pattern``, folds undone."""
+    match = pattern.search(_unfold(block))
+    return match[1].decode("utf-8", "replace").strip() if match else None
+
+
+def _unfold(block: bytes) -> bytes:
+    return block.replace(b"\r\n ", b"").replace(b"\r\n\t", b"").replace(b"\n ", b"").replace(b"\n\t", b"")

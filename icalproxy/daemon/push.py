@@ -258,13 +258,35 @@ class TargetSync:
         self._lock = threading.Lock()
 
     def run(self) -> SyncResult:
+        """Writes what the stored state says has changed while the listing is asked for (each
+        write is guarded by its ETag, so drift on those resources shows as 412 or 404 and is
+        handled there); then restores the drift the listing found on the others."""
         started = time.perf_counter()
         try:
-            with self._connection() as connection:
-                rows = self._seen(connection)
-            work = self._plan(rows)
+            rows = self.state.rows(self.key)
+            work = self._plan(rows, self.resources)
             self.result.pending = len(work)
-            self._execute(work)
+            token, mark = self.state.sync_token(self.key), self.state.mark()
+            with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="push") as pool:
+                listing = pool.submit(self._list, token)
+                self._execute(pool, list(work.values()))
+                changes, new_token, full = listing.result()
+            # Written in this sync and already in the listing as written: the token's state
+            # has them. Those not in it were written after it and must show up next time.
+            current = self.state.rows(self.key)
+            settled = [
+                uid
+                for uid in work
+                if (row := current.get(uid)) is not None and row.etag and changes.get(row.href) == row.etag
+            ]
+            drifted = self._seen(rows, set(work), changes, (new_token, mark, settled), full)
+            if drifted:
+                again = self._plan(
+                    drifted, {uid: self.resources[uid] for uid in drifted if uid in self.resources}
+                )
+                self.result.pending += len(again)
+                with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="push") as pool:
+                    self._execute(pool, list(again.values()))
         except _BudgetSpent:
             pass
         finally:
@@ -287,66 +309,76 @@ class TargetSync:
         finally:
             self._pool.put(connection)
 
-    # ------------------------------------------------------------ 1. what the server shows
+    # ------------------------------------------------------------ what to write
 
-    def _seen(self, connection: DavConnection) -> dict[str, Row]:
-        rows = self.state.rows(self.key)
-        changes, token, full = connection.changes(self.state.sync_token(self.key))
-        marked: list[Row] = []
-        for row in rows.values():
-            if row.href not in changes and not full and not row.fresh:
-                continue  # unchanged since the last token
-            etag = changes.get(row.href)  # absent though fresh: created, then deleted meanwhile
-            if etag is None:  # gone from the server
-                if row.etag is not None:
-                    self.result.drift += 1
-                    marked.append(Row(row.uid, row.href, None, None))
-            elif etag != row.etag:
-                if row.etag is not None:  # edited by someone else (an intent left by a crash is not drift)
-                    self.result.drift += 1
-                marked.append(Row(row.uid, row.href, etag, None))
-        self.state.save_seen(self.key, marked, token)
-        rows.update({row.uid: row for row in marked})
-        if self.result.drift:
-            log.info("push_drift_found", target=self.name, resources=self.result.drift)
-        return rows
-
-    # ------------------------------------------------------------ 2. what to write
-
-    def _plan(self, rows: Mapping[str, Row]) -> list[Callable[[DavConnection], None]]:
-        work: list[Callable[[DavConnection], None]] = []
-        for uid, resource in self.resources.items():
+    def _plan(
+        self, rows: Mapping[str, Row], resources: Mapping[str, Resource]
+    ) -> dict[str, Callable[[DavConnection], None]]:
+        """uid → the request(s) that bring its resource in line, from rows and resources alone."""
+        work: dict[str, Callable[[DavConnection], None]] = {}
+        for uid, resource in resources.items():
             row = rows.get(uid)
             if row is None or row.etag is None:
-                work.append(lambda c, r=resource, old=row: self._create(c, r, old))
+                work[uid] = lambda c, r=resource, old=row: self._create(c, r, old)
             elif row.hash != resource.hash:
-                work.append(lambda c, r=resource, old=row: self._update(c, r, old, old.etag))
+                work[uid] = lambda c, r=resource, old=row: self._update(c, r, old, old.etag)
         for uid, row in rows.items():
             if uid not in self.resources:
-                work.append(lambda c, old=row: self._delete(c, old))
+                work[uid] = lambda c, old=row: self._delete(c, old)
         return work
 
-    def _execute(self, work: list[Callable[[DavConnection], None]]) -> None:
-        if not work:
-            return
-
+    def _execute(self, pool: ThreadPoolExecutor, work: list[Callable[[DavConnection], None]]) -> None:
         def one(task: Callable[[DavConnection], None]) -> None:
             with self._connection() as connection:
                 task(connection)
             with self._lock:
                 self.result.pending -= 1
 
-        with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="push") as pool:
-            futures = [pool.submit(one, task) for task in work]
-            error: BaseException | None = None
-            for future in futures:
-                exc = future.exception()
-                if exc is not None and error is None:
-                    error = exc
-                    for other in futures:
-                        other.cancel()
+        futures = [pool.submit(one, task) for task in work]
+        error: BaseException | None = None
+        for future in futures:
+            if future.cancelled():
+                continue  # after an error: not started
+            exc = future.exception()
+            if exc is not None and error is None:
+                error = exc
+                for other in futures:
+                    other.cancel()
         if error is not None:
             raise error
+
+    # ------------------------------------------------------------ what the server shows
+
+    def _list(self, token: str | None) -> tuple[dict[str, str | None], str | None, bool]:
+        with self._connection() as connection:
+            return connection.changes(token)
+
+    def _seen(
+        self,
+        rows: Mapping[str, Row],
+        busy: set[str],
+        changes: Mapping[str, str | None],
+        token: tuple[str | None, int, list[str]],
+        full: bool,
+    ) -> dict[str, Row]:
+        """Marks drift on rows that were not being written meanwhile; returns those rows."""
+        marked: dict[str, Row] = {}
+        for uid, row in rows.items():
+            if uid in busy or (row.href not in changes and not full and not row.fresh):
+                continue  # written in this sync (guarded by If-Match), or unchanged since the token
+            etag = changes.get(row.href)  # absent though fresh: created, then deleted meanwhile
+            if etag is None:  # gone from the server
+                if row.etag is not None:
+                    self.result.drift += 1
+                    marked[uid] = Row(row.uid, row.href, None, None)
+            elif etag != row.etag:
+                if row.etag is not None:  # edited by someone else (an intent left by a crash is not drift)
+                    self.result.drift += 1
+                marked[uid] = Row(row.uid, row.href, etag, None)
+        self.state.save_seen(self.key, list(marked.values()), *token)
+        if self.result.drift:
+            log.info("push_drift_found", target=self.name, resources=self.result.drift)
+        return marked
 
     # ------------------------------------------------------------ 3. the requests
 

@@ -33,10 +33,15 @@ MIGRATIONS: tuple[str, ...] = (
         sync_token TEXT
     );
     """,
-    # Rows written after the stored sync token was issued: an incremental listing must show
-    # them, so one it leaves out was deleted on the server (RFC 6578 reports only changes
-    # against the token's state: a resource created and deleted since is simply absent).
-    "ALTER TABLE push_resource ADD COLUMN fresh INTEGER NOT NULL DEFAULT 0;",
+    # Every write gets the next number of a sequence; a stored sync token remembers the
+    # number reached when its listing was asked for. A row written after that is *fresh*: an
+    # incremental listing must show it, so one that leaves it out means it was deleted on
+    # the server (RFC 6578 reports changes against the token's state: a resource created
+    # and deleted since is simply absent).
+    """
+    ALTER TABLE push_resource ADD COLUMN written INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE push_target ADD COLUMN written INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -46,7 +51,7 @@ class Row:
     href: str
     etag: str | None  # the server's ETag as last seen; None: not known to exist
     hash: str | None  # content hash of what icalproxy last stored there; None: must be written
-    fresh: bool = field(default=False, compare=False)  # written since the stored sync token
+    fresh: bool = field(default=False, compare=False)  # written after the stored token's listing
 
     @property
     def intent(self) -> bool:
@@ -65,6 +70,11 @@ class PushState:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
+            found = self._db.execute(
+                "SELECT max(coalesce((SELECT max(written) FROM push_resource), 0),"
+                " coalesce((SELECT max(written) FROM push_target), 0))"
+            ).fetchone()
+            self._sequence = int(found[0] or 0)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"push state {path}: {exc}") from exc
 
@@ -94,17 +104,31 @@ class PushState:
     def rows(self, target: str) -> dict[str, Row]:
         with self._lock:
             found = self._db.execute(
-                "SELECT uid, href, etag, hash, fresh FROM push_resource WHERE target = ?", (target,)
+                "SELECT uid, href, etag, hash, written > coalesce("
+                "(SELECT written FROM push_target WHERE target = ?), 0) "
+                "FROM push_resource WHERE target = ?",
+                (target, target),
             ).fetchall()
         return {uid: Row(uid, href, etag, digest, bool(fresh)) for uid, href, etag, digest, fresh in found}
 
+    def mark(self) -> int:
+        """The write sequence now: take it just before asking the server for a listing."""
+        with self._lock:
+            return self._sequence
+
     def save(self, target: str, row: Row) -> None:
-        self._write(
-            "INSERT INTO push_resource (target, uid, href, etag, hash, fresh) VALUES (?, ?, ?, ?, ?, 1) "
-            "ON CONFLICT (target, uid) DO UPDATE SET href = excluded.href, etag = excluded.etag, "
-            "hash = excluded.hash, fresh = 1",
-            (target, row.uid, row.href, row.etag, row.hash),
-        )
+        with self._lock:
+            self._sequence += 1
+            try:
+                self._db.execute(
+                    "INSERT INTO push_resource (target, uid, href, etag, hash, written) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, uid) DO UPDATE SET "
+                    "href = excluded.href, etag = excluded.etag, hash = excluded.hash, "
+                    "written = excluded.written",
+                    (target, row.uid, row.href, row.etag, row.hash, self._sequence),
+                )
+            except sqlite3.Error as exc:
+                raise StateError(f"push state {self.path}: {exc}") from exc
 
     def forget(self, target: str, uid: str) -> None:
         self._write("DELETE FROM push_resource WHERE target = ? AND uid = ?", (target, uid))
@@ -116,9 +140,18 @@ class PushState:
             ).fetchone()
         return None if found is None else found[0]
 
-    def save_seen(self, target: str, rows: list[Row], token: str | None) -> None:
+    def save_seen(
+        self,
+        target: str,
+        rows: list[Row],
+        token: str | None,
+        mark: int,
+        settled: tuple[str, ...] | list[str] = (),
+    ) -> None:
         """What a listing showed (drift marked on rows) and the sync token it came with, in one
-        transaction: a token is never stored without the changes it stands for."""
+        transaction: a token is never stored without the changes it stands for. ``mark`` is
+        ``mark()`` from just before the listing was asked for; ``settled`` are rows written
+        since that the listing already showed as written (so they are not fresh)."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -126,11 +159,15 @@ class PushState:
                     "UPDATE push_resource SET href = ?, etag = ?, hash = ? WHERE target = ? AND uid = ?",
                     [(row.href, row.etag, row.hash, target, row.uid) for row in rows],
                 )
-                self._db.execute("UPDATE push_resource SET fresh = 0 WHERE target = ?", (target,))
+                self._db.executemany(
+                    "UPDATE push_resource SET written = ? WHERE target = ? AND uid = ?",
+                    [(mark, target, uid) for uid in settled],
+                )
                 self._db.execute(
-                    "INSERT INTO push_target (target, sync_token) VALUES (?, ?) "
-                    "ON CONFLICT (target) DO UPDATE SET sync_token = excluded.sync_token",
-                    (target, token),
+                    "INSERT INTO push_target (target, sync_token, written) VALUES (?, ?, ?) "
+                    "ON CONFLICT (target) DO UPDATE SET sync_token = excluded.sync_token, "
+                    "written = excluded.written",
+                    (target, token, mark),
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
