@@ -380,7 +380,7 @@ class TargetSync:
             log.info("push_drift_found", target=self.name, resources=self.result.drift)
         return marked
 
-    # ------------------------------------------------------------ 3. the requests
+    # ------------------------------------------------------------ the requests
 
     def _create(self, connection: DavConnection, resource: Resource, row: Row | None) -> None:
         ours = row is not None  # a row from an earlier sync: whatever sits at its href is ours
@@ -399,15 +399,16 @@ class TargetSync:
                 log.warning("push_name_taken", target=self.name)
                 return
             etag = connection.etag_of(href)  # ours, written before a crash: adopt it
-            if etag is None:
-                response = connection.request(
-                    "PUT", href, resource.body, {"If-None-Match": "*", "Content-Type": _ICS}
-                )
-            else:
+            if etag is not None:
                 self._update(connection, resource, Row(resource.uid, href, etag, None), etag, count=False)
-        if response.status != 412:
-            connection.expect(response, "PUT", (200, 201, 204))
-            self._stored(connection, resource, href, response)
+                with self._lock:
+                    self.result.created += 1
+                return
+            response = connection.request(
+                "PUT", href, resource.body, {"If-None-Match": "*", "Content-Type": _ICS}
+            )
+        connection.expect(response, "PUT", (200, 201, 204))
+        self._stored(connection, resource, href, response)
         with self._lock:
             self.result.created += 1
 
@@ -446,15 +447,15 @@ class TargetSync:
 
     def _delete(self, connection: DavConnection, row: Row) -> None:
         etag = row.etag or connection.etag_of(row.href)
-        for _ in range(2):
+        for attempt in range(2):
             if etag is None:
                 break  # already gone
             response = connection.request("DELETE", row.href, headers={"If-Match": etag})
             if response.status in (200, 204, 404):
                 break
-            if response.status != 412:
+            if response.status != 412 or attempt == 1:
                 connection.expect(response, "DELETE", (200, 204, 404))
-            etag = connection.etag_of(row.href)
+            etag = connection.etag_of(row.href)  # edited meanwhile: it is still ours to delete
         self.state.forget(self.key, row.uid)
         with self._lock:
             self.result.deleted += 1
@@ -536,6 +537,7 @@ class TargetRunner:
         self.name = target_name(feed, index)
         self.status = TargetStatus(self.name, feed, target.display)
         self.body: bytes | None = None
+        self._split: tuple[bytes, dict[str, Resource]] | None = None  # the last body, split
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"push-{self.name}")
         self._task: asyncio.Task[None] | None = None
@@ -573,15 +575,22 @@ class TargetRunner:
             self.feed,
             self.target,
             manager.state,
-            split_feed(body),
+            {},
             count=manager.counter(self.name),
             in_flight=manager.in_flight,
             budget=manager.budget,
         )
+
+        def run() -> SyncResult:  # in this target's thread: the split is CPU work too
+            if self._split is None or self._split[0] is not body:
+                self._split = (body, split_feed(body))
+            sync.resources = self._split[1]
+            return sync.run()
+
         loop = asyncio.get_running_loop()
         status.last_sync = manager.clock()
         try:
-            result = await loop.run_in_executor(self._executor, sync.run)
+            result = await loop.run_in_executor(self._executor, run)
         except PushError as exc:
             self._failed(exc.reason, sync.result)
             return
