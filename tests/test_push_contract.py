@@ -286,3 +286,34 @@ async def _until(check, what: str, timeout: float = 20) -> None:  # type: ignore
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def test_a_hanging_target_delays_neither_other_targets_nor_the_caller(
+    server: CalDAVServer, tmp_path: Path
+) -> None:
+    """One target accepts connections and never answers; the other is synced meanwhile, and
+    handing a changed feed over returns at once."""
+    import socket
+
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)  # never accepted: requests wait for an answer that does not come
+    stuck = CalDAVTarget(f"http://127.0.0.1:{hang.getsockname()[1]}/cal/", USER, PASSWORD)
+    good = CalDAVTarget(server.url, USER, PASSWORD)
+    feed = SimpleNamespace(name="tech", push=(stuck, good))
+    config = SimpleNamespace(rules=SimpleNamespace(feeds={"tech": feed}))
+    manager = PushManager(config, PushState.in_state_dir(tmp_path), Metrics(), backoff=0.2)  # type: ignore[arg-type]
+    body = technician_feed()
+    started = time.perf_counter()
+    manager.start({"tech": SimpleNamespace(body=body)})
+    manager.feed_changed("tech", body)
+    assert time.perf_counter() - started < 0.1
+    hung, fine = manager.runners["tech#0"].status, manager.runners["tech#1"].status
+    try:
+        await _until(lambda: fine.last_success is not None, "the healthy target", timeout=30)
+        assert hung.last_success is None and hung.last_sync is not None
+        assert len(ours(server)) == len(split_feed(body))
+    finally:
+        hang.close()  # the waiting request ends with a reset
+        await _until(lambda: hung.failures >= 1, "the hanging target's error", timeout=40)
+        await manager.stop()
