@@ -127,3 +127,21 @@ def test_wrong_password_shows_in_readyz_and_logs_without_the_password(
     assert failures and "authentication failed" in failures[0]["reason"]
     for text in (raw.decode(), daemon.log(), metrics):
         assert wrong not in text and PASSWORD not in text
+
+
+def test_a_push_target_added_by_a_reload_starts_syncing(
+    server: CalDAVServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JO_CALDAV_PASSWORD", PASSWORD)
+    config = write_config(tmp_path, server, 20)
+    with_push = config.read_text()
+    config.write_text(with_push.split("    push:\n")[0])
+    daemon = Daemon(config, tmp_path).start()
+    try:
+        assert "push" not in daemon.ready()[1]
+        config.write_text(with_push)
+        wait_until(lambda: push_status(daemon).get("pending_changes") == 0, timeout=30, what="first push")
+    finally:
+        daemon.stop()
+    resources = split_feed(_rendered(tmp_path))
+    assert len(server.objects()) == len(resources)

@@ -76,8 +76,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
                 scheduler.shutdown(wait=False)
-                if pusher is not None:
-                    await pusher.stop()
+                if PUSH in app:
+                    await app[PUSH].stop()
                 log.info("daemon_stopped")
 
     app.cleanup_ctx.append(lifecycle)
@@ -168,6 +168,8 @@ async def reload(app: web.Application, reason: str) -> None:
         config = _keep_state_dir(config, service.config.state_dir)
     sources_changed = config.sources != service.config.sources
     await service.apply_config(config)
+    if PUSH not in app and _has_push(config):
+        await _start_push(app, service)  # the first push target came with this reload
     if PUSH in app:
         app[PUSH].configure(config, service.feeds)  # new, changed or removed push targets
     if sources_changed:
