@@ -43,6 +43,13 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CalDAVSer
     caldav_server.stop()
 
 
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[PushState]:
+    push_state = PushState.in_state_dir(tmp_path / "state")
+    yield push_state
+    push_state.close()
+
+
 def technician_feed(events: int = 40, seed: int = 7) -> bytes:
     """A technician's feed from the shared Teamup-shaped generator (overrides, time zones)."""
     from icalproxy.core.pipeline import build_feeds
@@ -55,9 +62,9 @@ def technician_feed(events: int = 40, seed: int = 7) -> bytes:
 class Mirror:
     """The sync engine pointed at one server, with its state and a request count."""
 
-    def __init__(self, server: CalDAVServer, state_dir: Path, password: str = PASSWORD) -> None:
+    def __init__(self, server: CalDAVServer, state: PushState, password: str = PASSWORD) -> None:
         self.target = CalDAVTarget(url=server.url, username=USER, password=password)
-        self.state = PushState.in_state_dir(state_dir)
+        self.state = state
         self.requests: Counter[str] = Counter()  # by method; 423 Locked retries apart
         self.locked = 0
 
@@ -100,10 +107,10 @@ def ours(server: CalDAVServer) -> dict[str, tuple[str, str]]:
 
 
 def test_first_sync_creates_every_event_and_a_second_sync_sends_nothing(
-    server: CalDAVServer, tmp_path: Path
+    server: CalDAVServer, state: PushState
 ) -> None:
     resources = split_feed(technician_feed())
-    mirror = Mirror(server, tmp_path)
+    mirror = Mirror(server, state)
     result = mirror.sync(resources)
     assert (result.created, result.updated, result.deleted, result.pending) == (len(resources), 0, 0, 0)
     assert mirror.requests == {"REPORT": 1, "PUT": len(resources)}
@@ -117,7 +124,9 @@ def test_first_sync_creates_every_event_and_a_second_sync_sends_nothing(
 
 
 @pytest.mark.slow
-def test_events_read_back_pass_the_real_parsers(server: CalDAVServer, tmp_path: Path) -> None:
+def test_events_read_back_pass_the_real_parsers(
+    server: CalDAVServer, tmp_path: Path, state: PushState
+) -> None:
     import subprocess
     import sys
 
@@ -125,7 +134,7 @@ def test_events_read_back_pass_the_real_parsers(server: CalDAVServer, tmp_path: 
     from tests.test_real_clients import _parsers_installed
 
     resources = split_feed(technician_feed(12))  # feedcheck starts its parsers once per file
-    Mirror(server, tmp_path / "state").sync(resources)
+    Mirror(server, state).sync(resources)
     files = []
     for number, (_, data) in enumerate(sorted(ours(server).values())):
         path = tmp_path / f"object-{number}.ics"
@@ -146,9 +155,9 @@ def test_events_read_back_pass_the_real_parsers(server: CalDAVServer, tmp_path: 
     assert set().union(*(events_of(path.read_bytes()) for path in files)) == expected
 
 
-def test_a_changed_event_updates_exactly_one_resource(server: CalDAVServer, tmp_path: Path) -> None:
+def test_a_changed_event_updates_exactly_one_resource(server: CalDAVServer, state: PushState) -> None:
     resources = split_feed(technician_feed())
-    mirror = Mirror(server, tmp_path)
+    mirror = Mirror(server, state)
     mirror.sync(resources)
     before = ours(server)
     uid = sorted(resources)[3]
@@ -163,9 +172,9 @@ def test_a_changed_event_updates_exactly_one_resource(server: CalDAVServer, tmp_
     assert mirror.sync(edited).requests == 1  # settled: the next sync only asks what changed
 
 
-def test_a_removed_event_is_deleted(server: CalDAVServer, tmp_path: Path) -> None:
+def test_a_removed_event_is_deleted(server: CalDAVServer, state: PushState) -> None:
     resources = split_feed(technician_feed())
-    mirror = Mirror(server, tmp_path)
+    mirror = Mirror(server, state)
     mirror.sync(resources)
     gone = sorted(resources)[0]
     result = mirror.sync({uid: r for uid, r in resources.items() if uid != gone})
@@ -176,11 +185,11 @@ def test_a_removed_event_is_deleted(server: CalDAVServer, tmp_path: Path) -> Non
     assert not any(f"UID:{gone}" in data for _, data in left.values())
 
 
-def test_the_users_own_event_survives_every_sync(server: CalDAVServer, tmp_path: Path) -> None:
+def test_the_users_own_event_survives_every_sync(server: CalDAVServer, state: PushState) -> None:
     server.put("dentist.ics", OWN_EVENT)
     own = {href: item for href, item in server.objects().items() if "my-dentist" in item[1]}
     resources = split_feed(technician_feed())
-    mirror = Mirror(server, tmp_path)
+    mirror = Mirror(server, state)
     mirror.sync(resources)
     uid = sorted(resources)[1]
     mirror.sync({**resources, uid: changed(resources[uid], b"SUMMARY:", b"SUMMARY:x")})
@@ -189,9 +198,11 @@ def test_the_users_own_event_survives_every_sync(server: CalDAVServer, tmp_path:
     assert server.objects() == own  # same href, same ETag, same data
 
 
-def test_resources_edited_or_deleted_on_the_server_are_restored(server: CalDAVServer, tmp_path: Path) -> None:
+def test_resources_edited_or_deleted_on_the_server_are_restored(
+    server: CalDAVServer, state: PushState
+) -> None:
     resources = split_feed(technician_feed())
-    mirror = Mirror(server, tmp_path)
+    mirror = Mirror(server, state)
     mirror.sync(resources)
     stored = ours(server)
     hrefs = sorted(stored)
@@ -209,11 +220,13 @@ def test_resources_edited_or_deleted_on_the_server_are_restored(server: CalDAVSe
     assert set().union(*(events_of(data) for _, data in restored.values())) == expected
 
 
-def test_a_sync_interrupted_half_way_resumes_without_duplicates(server: CalDAVServer, tmp_path: Path) -> None:
+def test_a_sync_interrupted_half_way_resumes_without_duplicates(
+    server: CalDAVServer, state: PushState
+) -> None:
     """The budget stops a sync after some creates, one intent row is left as a crash would
     leave it (the PUT went through, its answer was lost): the next sync adopts it."""
     resources = split_feed(technician_feed())
-    mirror = Mirror(server, tmp_path)
+    mirror = Mirror(server, state)
     first = TargetSync(
         "tech#0", "tech", mirror.target, mirror.state, resources, count=lambda *_: None, budget=11
     )
@@ -231,25 +244,25 @@ def test_a_sync_interrupted_half_way_resumes_without_duplicates(server: CalDAVSe
     assert sorted(uids) == sorted(resources)  # each once
 
 
-def test_a_name_taken_by_someone_else_is_left_alone(server: CalDAVServer, tmp_path: Path) -> None:
+def test_a_name_taken_by_someone_else_is_left_alone(server: CalDAVServer, state: PushState) -> None:
     resources = split_feed(technician_feed())
     uid = sorted(resources)[0]
     server.put(resources[uid].name, OWN_EVENT)
-    result = Mirror(server, tmp_path).sync(resources)
+    result = Mirror(server, state).sync(resources)
     assert result.conflicts == 1 and result.created == len(resources) - 1
     assert any("my-dentist" in data for _, data in server.objects().values())
 
 
-def test_wrong_password_is_a_clear_error_without_the_password(server: CalDAVServer, tmp_path: Path) -> None:
+def test_wrong_password_is_a_clear_error_without_the_password(server: CalDAVServer, state: PushState) -> None:
     wrong = "WRONG-pass-SECRET"
-    mirror = Mirror(server, tmp_path, password=wrong)
+    mirror = Mirror(server, state, password=wrong)
     with pytest.raises(PushError) as caught:
         mirror.sync(split_feed(technician_feed()))
     assert "authentication failed" in str(caught.value) and caught.value.status == 401
     assert wrong not in str(caught.value) and PASSWORD not in str(caught.value)
 
 
-async def test_server_down_backs_off_then_recovers(server: CalDAVServer, tmp_path: Path) -> None:
+async def test_server_down_backs_off_then_recovers(server: CalDAVServer, state: PushState) -> None:
     body = technician_feed()
     config = SimpleNamespace(
         rules=SimpleNamespace(
@@ -257,7 +270,7 @@ async def test_server_down_backs_off_then_recovers(server: CalDAVServer, tmp_pat
         )
     )
     metrics = Metrics()
-    manager = PushManager(config, PushState.in_state_dir(tmp_path), metrics, backoff=0.3)  # type: ignore[arg-type]
+    manager = PushManager(config, state, metrics, backoff=0.3)  # type: ignore[arg-type]
     server.kill()
     with capture_logs() as logs:
         manager.start({"tech": SimpleNamespace(body=body)})
@@ -289,12 +302,13 @@ async def _until(check, what: str, timeout: float = 20) -> None:  # type: ignore
 
 
 async def test_a_hanging_target_delays_neither_other_targets_nor_the_caller(
-    server: CalDAVServer, tmp_path: Path
+    server: CalDAVServer, state: PushState
 ) -> None:
     """One target accepts connections and never answers; the other is synced meanwhile, and
     handing a changed feed over returns at once."""
     import socket
 
+    body = technician_feed()  # first: it may skip, and the socket below must not be left open
     hang = socket.socket()
     hang.bind(("127.0.0.1", 0))
     hang.listen(8)  # never accepted: requests wait for an answer that does not come
@@ -302,8 +316,7 @@ async def test_a_hanging_target_delays_neither_other_targets_nor_the_caller(
     good = CalDAVTarget(server.url, USER, PASSWORD)
     feed = SimpleNamespace(name="tech", push=(stuck, good))
     config = SimpleNamespace(rules=SimpleNamespace(feeds={"tech": feed}))
-    manager = PushManager(config, PushState.in_state_dir(tmp_path), Metrics(), backoff=0.2)  # type: ignore[arg-type]
-    body = technician_feed()
+    manager = PushManager(config, state, Metrics(), backoff=0.2)  # type: ignore[arg-type]
     started = time.perf_counter()
     manager.start({"tech": SimpleNamespace(body=body)})
     manager.feed_changed("tech", body)

@@ -67,6 +67,9 @@ class PushState:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"push state {path}: {exc}") from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
@@ -75,7 +78,10 @@ class PushState:
                 " coalesce((SELECT max(written) FROM push_target), 0))"
             ).fetchone()
             self._sequence = int(found[0] or 0)
-        except (OSError, sqlite3.Error) as exc:
+        except (StateError, sqlite3.Error) as exc:
+            self._db.close()
+            if isinstance(exc, StateError):
+                raise
             raise StateError(f"push state {path}: {exc}") from exc
 
     @classmethod
