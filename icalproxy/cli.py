@@ -19,10 +19,13 @@ import aiohttp
 from icalproxy import __version__
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
+from icalproxy.core.conflicts import FeedConflicts, Job, describe, find_conflicts, internal_origin, zone_named
+from icalproxy.core.conflicts import as_dict as conflict_dict
 from icalproxy.core.parse import ParsedSource
 from icalproxy.core.pipeline import parse_sources, render_feeds
 from icalproxy.errors import ConfigError, FetchError, IcalproxyError
 from icalproxy.fetch import SourceFetcher, Validators
+from icalproxy.installation import installation_key
 from icalproxy.storage import atomic_write, safe_child
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -57,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--format", choices=("agenda", "ics"), default="agenda")
     preview.add_argument("--days", type=int, default=60, help="agenda length (default 60)")
     _now_arg(preview)
+
+    conflicts = commands.add_parser(
+        "conflicts", help="double bookings, travel gaps and off-shift jobs in feeds with `conflicts:`"
+    )
+    _config_arg(conflicts)
+    conflicts.add_argument("--feed", action="append", help="only this feed (repeatable)")
+    conflicts.add_argument("--format", choices=("text", "json"), default="text")
+    _now_arg(conflicts)
 
     from icalproxy.daemon.commands import add_daemon_commands  # noqa: PLC0415
 
@@ -112,6 +123,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_check(args)
     if args.command == "render":
         return cmd_render(args)
+    if args.command == "conflicts":
+        return cmd_conflicts(args)
     return cmd_preview(args)
 
 
@@ -123,6 +136,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{len(rules.profiles)} profile(s), {len(rules.statuses.entries)} status value(s), "
         f"{len(config.watched_files) - 1} rules file(s)"
     )
+    for warning in rules.warnings:
+        print(f"warning: {warning}")
     if not args.sources:
         return EXIT_OK
     snapshots, errors = pull_once(config)
@@ -146,7 +161,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     snapshots, errors = pull_once(config)
     for error in errors:
         print(f"source {error}", file=sys.stderr)
-    result = render_feeds(parse_sources(snapshots), config.rules, args.now or utc_now(), args.feed)
+    key = installation_key(config.state_dir)
+    result = render_feeds(parse_sources(snapshots, key), config.rules, args.now or utc_now(), args.feed)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     for name, feed in sorted(result.feeds.items()):
@@ -170,7 +186,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     snapshots, errors = pull_once(config, only=feed.sources)
     for error in errors:
         print(f"source {error}", file=sys.stderr)
-    parsed: dict[str, ParsedSource] = parse_sources(snapshots)
+    parsed: dict[str, ParsedSource] = parse_sources(snapshots, installation_key(config.state_dir))
     now = args.now or utc_now()
     result = render_feeds(parsed, config.rules, now, [feed.name])
     output = result.feeds.get(feed.name)
@@ -180,10 +196,96 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if args.format == "ics":
         sys.stdout.buffer.write(output.body)
         return EXIT_FAILED if errors else EXIT_OK
-    lines = agenda(feed.name, feed.title, feed.profile, output.body, parsed, now, args.days)
+    found = find_conflicts(feed.name, output.body, feed.conflicts, now) if feed.conflicts else None
+    lines = agenda(feed.name, feed.title, feed.profile, output.body, parsed, now, args.days, found)
     lines += ["", *result.report.summary_lines()]
     print("\n".join(lines))
     return EXIT_FAILED if errors else EXIT_OK
+
+
+def conflict_feeds(config: Config, wanted: Sequence[str] | None) -> list[str]:
+    """The feeds to check: those named (each must have ``conflicts:``), else all that have it."""
+    feeds = config.rules.feeds
+    if not wanted:
+        names = [name for name, feed in feeds.items() if feed.conflicts is not None]
+        if not names:
+            raise ConfigError([f"{config.path}: no feed has a `conflicts:` section"])
+        return names
+    problems = []
+    for name in wanted:
+        if name not in feeds:
+            problems.append(f"{config.path}: unknown feed {name!r} (known: {', '.join(sorted(feeds))})")
+        elif feeds[name].conflicts is None:
+            problems.append(f"{feeds[name].line}: feed {name!r} has no `conflicts:` section")
+    if problems:
+        raise ConfigError(problems)
+    return list(dict.fromkeys(wanted))
+
+
+def find_feed_conflicts(
+    config: Config, names: Sequence[str], now: datetime
+) -> tuple[dict[str, FeedConflicts], dict[str, ParsedSource], list[str]]:
+    """Pull the sources once, render the feeds and find their conflicts; errors as text."""
+    sources = {source for name in names for source in config.rules.feeds[name].sources}
+    snapshots, errors = pull_once(config, only=sorted(sources))
+    parsed = parse_sources(snapshots)
+    result = render_feeds(parsed, config.rules, now, names)
+    problems = [f"source {error}" for error in errors]
+    found = {}
+    for name in names:
+        output = result.feeds.get(name)
+        rules = config.rules.feeds[name].conflicts
+        if output is None or rules is None:
+            notes = result.report.feeds[name].notes if name in result.report.feeds else []
+            problems.append(f"feed {name}: " + ("; ".join(notes) or "not rendered"))
+            continue
+        found[name] = find_conflicts(name, output.body, rules, now)
+    return found, parsed, problems
+
+
+def cmd_conflicts(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    names = conflict_feeds(config, args.feed)
+    now = args.now or utc_now()
+    found, parsed, problems = find_feed_conflicts(config, names, now)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+
+    def origin(job: Job) -> tuple[str, int] | None:
+        return internal_origin(job, parsed)
+
+    if args.format == "json":
+        document = {
+            name: {
+                "zone": report.zone,
+                "window": [f"{moment:%Y-%m-%dT%H:%M:%SZ}" for moment in report.window],
+                "jobs": report.jobs,
+                "by_kind": report.by_kind(),
+                "notes": report.notes,
+                "conflicts": [
+                    conflict_dict(c, zone_named(report.zone) or UTC, origin) for c in report.conflicts
+                ],
+            }
+            for name, report in found.items()
+        }
+        print(json.dumps({"feeds": document}, indent=2, ensure_ascii=False))
+    else:
+        for report in found.values():
+            zone = zone_named(report.zone) or UTC
+            for conflict in report.conflicts:
+                print(describe(conflict, zone, origin))
+        for name, report in found.items():
+            low, high = report.window
+            print(
+                f"{name}: {len(report.conflicts)} conflict(s) among {report.jobs} job(s) from "
+                f"{low:%Y-%m-%d %H:%M} to {high:%Y-%m-%d %H:%M} UTC (local time {report.zone})",
+                file=sys.stderr,
+            )
+            for note in report.notes:
+                print(f"  note: {note}", file=sys.stderr)
+    if problems or any(report.conflicts for report in found.values()):
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def pull_once(config: Config, only: Sequence[str] | None = None) -> tuple[dict[str, bytes], list[FetchError]]:

@@ -7,12 +7,13 @@ recurring-ical-events (independent parsers), so it shows what a calendar app wil
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import icalendar
 import recurring_ical_events
 
+from icalproxy.core.conflicts import FeedConflicts, local_text, zone_named
 from icalproxy.core.parse import Component, ParsedSource
 
 # Shown in the "removed" list by name only: their values are the very thing withheld.
@@ -96,6 +97,31 @@ def removed_properties(internal: Component, shown: set[str]) -> list[str]:
     return sorted(set(names) - _SKIP_COMPARE)
 
 
+Marks = dict[tuple[str, datetime], list[str]]  # (UID, start in UTC) → what it conflicts with
+
+
+def conflict_marks(report: FeedConflicts) -> tuple[Marks, tzinfo]:
+    """For each conflicting occurrence: one line per conflict it is part of."""
+    zone = zone_named(report.zone) or UTC
+    marks: Marks = {}
+    for conflict in report.conflicts:
+        for job in conflict.jobs:
+            others = [other for other in conflict.jobs if other is not job]
+            text = f"!! CONFLICT {conflict.kind}"
+            if others:
+                other = others[0]
+                text += f" with {other.summary!r} {local_text(other, zone)}"
+            marks.setdefault((job.uid, job.start), []).append(f"{text} [id {conflict.id}]")
+    return marks, zone
+
+
+def _utc_key(moment: date | datetime, zone: tzinfo) -> datetime:
+    if isinstance(moment, datetime):
+        return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+    midnight = datetime(moment.year, moment.month, moment.day, tzinfo=zone)
+    return midnight.astimezone(UTC).replace(tzinfo=None)
+
+
 def agenda(
     feed: str,
     title: str,
@@ -104,6 +130,7 @@ def agenda(
     sources: dict[str, ParsedSource],
     now: datetime,
     days: int,
+    conflicts: FeedConflicts | None = None,
 ) -> list[str]:
     lines = [
         f"Feed {feed!r} — {title} (profile {profile})",
@@ -112,10 +139,12 @@ def agenda(
     ]
     shown_by_uid = _shown_properties(body)
     items = occurrences(body, now, days)
+    marks, zone = conflict_marks(conflicts) if conflicts is not None else ({}, UTC)
     if not items:
         lines.append("  (nothing in this window)")
     for item in items[:MAX_SHOWN]:
         lines.append(f"{_when(item)}  {item.summary}")
+        lines.extend(f"    {mark}" for mark in marks.get((item.uid, _utc_key(item.start, zone)), ()))
         if item.description:
             lines.extend(f"    | {text}" for text in item.description.splitlines())
         found = internal_component(item.uid, item.recurrence, sources)
@@ -130,6 +159,8 @@ def agenda(
             lines.append(f"    removed: {', '.join(removed)}")
     if len(items) > MAX_SHOWN:
         lines.append(f"… more occurrences in this window; only the first {MAX_SHOWN} are shown")
+    if conflicts is not None:
+        lines += ["", f"{len(conflicts.conflicts)} conflict(s) in the conflicts window ({conflicts.zone})"]
     return lines
 
 

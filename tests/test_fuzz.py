@@ -5,6 +5,7 @@ never lets a SECRET through the client and busy profiles, and its output stays w
 
 from __future__ import annotations
 
+import random
 import re
 import time
 
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from icalproxy.core.pipeline import build_feeds
+from tests.hostile.markers import leaks
 from tests.support import FIXTURES, NOW, ROOT, generated_feed, rules_from, structure_problems, unfolded
 
 RULES = rules_from(
@@ -138,3 +140,115 @@ def test_mutated_fixtures_many_more(data: bytes) -> None:
 def test_random_bytes_never_break_the_pipeline(data: bytes) -> None:
     check(b"BEGIN:VCALENDAR\r\n" + data + b"\r\nEND:VCALENDAR\r\n")
     check(data)
+
+
+# ---------------------------------------------------------------- markers in every value
+
+MARKED_RULES = rules_from(
+    "sources: {s: {url: s.ics}}\n"
+    "statuses: {field: Status, unlisted: hide, values: {Scheduled: Scheduled, Done: Completed}}\n"
+    "feeds:\n"
+    "  client: {title: Client}\n"
+    "  busy: {title: Busy, profile: busy}\n"
+    "  window: {title: Window, where: {window: {past: 3650d, future: 3650d}}}\n"
+)
+MARKER = b"SECRET"
+# What a client is meant to see as written: the event's own title and its UID.
+SHOWN = frozenset({b"SUMMARY", b"UID"})
+PLANTS = ["value", "value", "param", "quoted-param", "tzid", "value-type", "alarm", "class"]
+
+
+def _name(line: bytes) -> bytes:
+    end = min((i for i in (line.find(b":"), line.find(b";")) if i >= 0), default=len(line))
+    return line[:end].strip().upper()
+
+
+def _contexts(lines: list[bytes]) -> list[bytes | None]:
+    """The innermost component of each line, exactly as the parser nests them: an END that
+    matches nothing open is ignored, and one that closes an outer component closes the inner
+    ones too."""
+    stack: list[bytes] = []
+    found: list[bytes | None] = []
+    for line in lines:
+        name = _name(line)
+        value = line.partition(b":")[2].strip().upper()
+        found.append(stack[-1] if stack else None)
+        if name == b"BEGIN" and value:
+            stack.append(value)
+        elif name == b"END" and value in stack:
+            while stack.pop() != value:
+                pass
+    return found
+
+
+def _plant(line: bytes, how: str, rng: random.Random) -> list[bytes]:
+    name, colon, value = line.partition(b":")
+    if not colon:
+        return [line + MARKER]
+    if how == "value":
+        at = rng.randint(0, len(value))
+        return [name + b":" + value[:at] + MARKER + value[at:]]
+    if how == "param":
+        return [name + b";X-NOTE=" + MARKER + b":" + value]
+    if how == "quoted-param":
+        return [name + b';CN="' + MARKER + b' x:y";VALUE="' + MARKER + b'":' + value]
+    if how == "tzid":
+        return [name + b";TZID=/" + MARKER + b"/Europe/Berlin:" + value]
+    if how == "value-type":
+        return [name + b";VALUE=" + MARKER + b";RANGE=" + MARKER + b":" + value]
+    if how == "alarm":
+        head = rng.choice([b"BEGIN:VALARM", b"BEG\r\n IN:VALARM", b"begin:valarm"])
+        tail = rng.choice([[b"END:VALARM"], [b"EN\r\n D:VALARM"], []])
+        return [line, head, b"SUMMARY:" + MARKER, b"DESCRIPTION:" + MARKER, *tail]
+    return [line, b"CLASS:X-" + MARKER]
+
+
+@st.composite
+def marked(draw: st.DrawFn) -> bytes:
+    """A mutated fixture with the marker planted in values and parameters of every kind of
+    line, the event's own SUMMARY and UID values excepted (a client sees those by design).
+    Where and how to plant comes from one seeded generator (cheap to draw, reproducible)."""
+    data = draw(mutated())
+    rng = draw(st.randoms(use_true_random=False))
+    lines = re.sub(rb"\r?\n[ \t]", b"", data).replace(b"\r\n", b"\n").split(b"\n")
+    contexts = _contexts(lines)
+    rate = rng.choice([0.05, 0.3, 1.0])
+    out: list[bytes] = []
+    for line, context in zip(lines, contexts, strict=True):
+        name = _name(line)
+        if name in (b"BEGIN", b"END") or not line or rng.random() > rate:
+            out.append(line)
+            continue
+        how = rng.choice(PLANTS)
+        if context == b"VEVENT" and name in SHOWN and how == "value":
+            how = "param"
+        if context == b"VEVENT" and name in SHOWN and how in ("alarm", "class"):
+            out.append(line)
+            continue
+        out.extend(_plant(line, how, rng))
+    return b"\r\n".join(out) + b"\r\n"
+
+
+def check_marked(data: bytes) -> None:
+    result = build_feeds({"s": data}, MARKED_RULES, NOW)
+    for name in ("client", "busy", "window"):
+        body = result.feeds[name].body
+        assert not leaks(body), f"{name}:\n{body.decode('utf-8', 'replace')[:4000]}"
+        assert structure_problems(body) == [], name
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(marked())
+def test_markers_in_every_value_never_reach_a_redacted_feed(data: bytes) -> None:
+    check_marked(data)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(marked())
+def test_markers_in_every_value_many_more(data: bytes) -> None:
+    check_marked(data)

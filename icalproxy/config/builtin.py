@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 
 from icalproxy.config.model import Profile, Scrub
@@ -16,16 +17,18 @@ BUSY = Profile(
     private_events="show",  # already nothing but times
 )
 
+# What a technician needs on site: the named job fields (never the free-text description,
+# where costs and notes hide in forms no word list catches), the address, their own
+# sub-calendar names only; private jobs show as busy.
 TECHNICIAN = Profile(
     name="technician",
-    description="{description}",
+    description="[{status}][\n{details}]",
     location="{location}",
-    categories="all",
+    categories="client-facing",
+    client_facing=(re.compile(fnmatch.translate("Technician: *")),),
     scrub=Scrub(links=True, emails=True, phones=False),
-    drop_description_lines=(
-        re.compile(r"(?i)\b(cost|costs|kosten|price|preis|prix|invoice|rechnung|netto|brutto)\b"),
-    ),
-    private_events="show",
+    details=("Job type", "Materials", "Access notes", "Contact phone"),
+    private_events="busy",
 )
 
 BUILTIN_PROFILES = {profile.name: profile for profile in (CLIENT, BUSY, TECHNICIAN)}

@@ -32,6 +32,15 @@ class FieldMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Who:
+    """Matches when one of the people in ``X-TEAMUP-WHO`` (or a ``Who:`` line in DESCRIPTION),
+    split at commas, semicolons, ``&`` and ``/``, equals a name or fits a glob (any case)."""
+
+    exact: frozenset[str]  # casefolded
+    globs: tuple[re.Pattern[str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SummaryMatch:
     regex: re.Pattern[str]
 
@@ -64,7 +73,7 @@ class Not:
     item: Condition
 
 
-Condition = Subcalendar | FieldMatch | SummaryMatch | SourceMatch | Window | AllOf | AnyOf | Not
+Condition = Subcalendar | Who | FieldMatch | SummaryMatch | SourceMatch | Window | AllOf | AnyOf | Not
 
 # ---------------------------------------------------------------- redaction profiles
 
@@ -95,6 +104,8 @@ class Profile:
     show_status: bool = True
     private_events: PrivateMode = "busy"
     busy_summary: str = "Reserved"
+    # Named custom fields shown as "Name: value" lines by the {details} placeholder, in order.
+    details: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- status catalogue
@@ -106,6 +117,7 @@ class StatusEntry:
     label: str
     description: str = ""
     show: bool = True
+    calendar_status: str | None = None  # STATUS the event gets: CANCELLED, TENTATIVE, CONFIRMED
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +134,41 @@ class CustomFields:
 
     prefix: str = "X-TEAMUP-"
     description_lines: bool = True
+
+
+# ---------------------------------------------------------------- conflicts and alerts
+
+AllDayMode = Literal["ignore", "count"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictRules:
+    """What counts as a conflict in one (technician) feed: busy occurrences that overlap, that
+    leave less than ``travel_gap`` between different LOCATIONs, or that lie outside the shift."""
+
+    past: timedelta = timedelta(days=1)
+    future: timedelta = timedelta(days=60)
+    all_day: AllDayMode = "ignore"
+    travel_gap: timedelta | None = None
+    # Working hours per weekday (Monday first) as (start, end) minutes after midnight; None for
+    # a day off. ``shift`` None: no outside_shift check at all.
+    shift: tuple[tuple[int, int] | None, ...] | None = None
+    timezone: str | None = None  # local time of shifts, all-day and floating times
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    url: str  # may carry a secret (Slack's hooks do): never logged
+    format: Literal["json", "slack"] = "json"
+    timeout: float = 10.0
+    first_retry: timedelta = timedelta(seconds=5)
+    max_retry: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    webhook: Webhook | None = None
 
 
 # ---------------------------------------------------------------- feeds, sources, server
@@ -155,6 +202,9 @@ class Feed:
     profile: str
     line: str = ""  # "file:line" of its definition, for reports
     push: tuple[CalDAVTarget, ...] = ()
+    # A cancelled job stays (STATUS:CANCELLED) until this long after its end; None: always.
+    keep_cancelled: timedelta | None = timedelta(days=7)
+    conflicts: ConflictRules | None = None  # None: this feed is not checked for conflicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +253,7 @@ class Rules:
     statuses: StatusCatalogue = field(default_factory=StatusCatalogue)
     custom_fields: CustomFields = field(default_factory=CustomFields)
     publish: Publish = field(default_factory=Publish)
+    warnings: tuple[str, ...] = ()  # ``file:line: message``: valid, but worth a look
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,3 +265,4 @@ class Config:
     server: Server = field(default_factory=Server)
     watched_files: tuple[Path, ...] = ()
     rules_dir: Path | None = None
+    alerts: Alerts = field(default_factory=Alerts)

@@ -17,11 +17,14 @@ from urllib.parse import urlsplit
 from icalproxy.config.builtin import BUILTIN_PROFILES
 from icalproxy.config.load import Located
 from icalproxy.config.model import (
+    WEEKDAYS,
+    Alerts,
     AllOf,
     AnyOf,
     CalDAVTarget,
     Condition,
     Config,
+    ConflictRules,
     CustomFields,
     Feed,
     FieldMatch,
@@ -38,9 +41,12 @@ from icalproxy.config.model import (
     StatusEntry,
     Subcalendar,
     SummaryMatch,
+    Webhook,
+    Who,
     Window,
 )
 from icalproxy.config.regex_guard import backtracking_risk
+from icalproxy.core.redact import Redactor
 from icalproxy.core.template import TemplateError, compile_template
 from icalproxy.errors import ConfigError
 
@@ -67,6 +73,7 @@ CONFIG_KEYS = {
     *("feeds", "profiles", "statuses"),
     "custom_fields",
     "publish",
+    "alerts",
 }
 RULES_KEYS = {"feeds", "profiles", "statuses", "custom_fields", "publish"}
 
@@ -76,9 +83,13 @@ class _Checker:
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.warnings: list[str] = []
 
     def fail(self, where: Located, message: str) -> None:
         self.problems.append(f"{where.where}: {message}")
+
+    def warn(self, where: Located, message: str) -> None:
+        self.warnings.append(f"{where.where}: {message}")
 
     def mapping(
         self, node: Located, what: str, allowed: set[str], required: tuple[str, ...] = ()
@@ -221,6 +232,7 @@ def validate(
     if not feeds and not check.problems:
         check.fail(document, "no feeds defined (add a 'feeds:' section here or in a rules file)")
     server = _server(check, top.get("server"))
+    alerts = _alerts(check, top.get("alerts"))
     state_dir = base / "state"
     if "state_dir" in top:
         text = check.string(top["state_dir"], "state_dir")
@@ -228,7 +240,14 @@ def validate(
             state_dir = (base / text).resolve()
     if check.problems:
         raise ConfigError(check.problems)
-    rules = Rules(feeds=feeds, profiles=profiles, statuses=statuses, custom_fields=custom, publish=publish)
+    rules = Rules(
+        feeds=feeds,
+        profiles=profiles,
+        statuses=statuses,
+        custom_fields=custom,
+        publish=publish,
+        warnings=tuple(check.warnings),
+    )
     return Config(
         path=config_path,
         sources=sources,
@@ -237,6 +256,7 @@ def validate(
         server=server,
         watched_files=watched,
         rules_dir=rules_dir,
+        alerts=alerts,
     )
 
 
@@ -398,12 +418,16 @@ def _statuses(check: _Checker, node: Located | None) -> StatusCatalogue:
     return StatusCatalogue(**options)
 
 
+# The client profile's scrubber: catalogue texts go through it like every text a client sees.
+_CLIENT_SCRUB = Redactor(BUILTIN_PROFILES["client"], StatusCatalogue())
+
+
 def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | None:
     if isinstance(body.value, str):
         return StatusEntry(value=value, label=body.value)
     if body.value is None:
         return StatusEntry(value=value, label=value)
-    fields = check.mapping(body, f"status {value!r}", {"label", "description", "show"})
+    fields = check.mapping(body, f"status {value!r}", {"label", "description", "show", "calendar_status"})
     if fields is None:
         return None
     label = check.string(fields["label"], "label") if "label" in fields else value
@@ -411,9 +435,23 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
         check.string(fields["description"], "description", empty=True) if "description" in fields else ""
     )
     show = check.boolean(fields["show"], "show") if "show" in fields else True
+    calendar_status = None
+    if "calendar_status" in fields:
+        calendar_status = check.choice(
+            fields["calendar_status"], "calendar_status", ("CANCELLED", "TENTATIVE", "CONFIRMED")
+        )
+        if calendar_status is None:
+            return None
     if label is None or description is None or show is None:
         return None
-    return StatusEntry(value=value, label=label, description=description, show=show)
+    for key, text in (("label", label), ("description", description)):
+        if text and _CLIENT_SCRUB.scrub(text) != text.strip():
+            where = fields.get(key, body)
+            message = f"status {value!r}: the {key} holds a link or e-mail address; clients see it removed"
+            check.warn(where, message)
+    return StatusEntry(
+        value=value, label=label, description=description, show=show, calendar_status=calendar_status
+    )
 
 
 _PROFILE_KEYS = {
@@ -429,6 +467,7 @@ _PROFILE_KEYS = {
     "show_status",
     "private_events",
     "busy_summary",
+    "details",
 }
 
 
@@ -514,9 +553,21 @@ def _profile(check: _Checker, name: str, node: Located, parent: Profile) -> Prof
         options,
         lambda n: check.choice(n, "private_events", ("busy", "drop", "show")),
     )
+    if "details" in fields:
+        names = check.strings(fields["details"], "details")
+        if names is not None:
+            options["details"] = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
     merged = {slot: getattr(parent, slot) for slot in Profile.__slots__}
     merged.update(options)
     profile = Profile(**merged)
+    for key in ("summary", "description", "location"):
+        template = getattr(profile, key)
+        if key in fields and template is not None and "{description}" in template:
+            check.warn(
+                fields[key],
+                f"profile {name!r} publishes the free-text job description: notes and costs in it "
+                "reach subscribers (list the fields they need in `details` instead)",
+            )
     if profile.categories == "client-facing" and not profile.client_facing:
         check.fail(node, f"profile {name!r}: categories client-facing needs client_facing globs")
     return profile
@@ -524,6 +575,9 @@ def _profile(check: _Checker, name: str, node: Located, parent: Profile) -> Prof
 
 def _scrub_dict(scrub: Scrub) -> dict[str, bool]:
     return {"links": scrub.links, "emails": scrub.emails, "phones": scrub.phones}
+
+
+_FEED_KEYS = {"title", "from", "where", "profile", "keep_cancelled", "conflicts", "push"}
 
 
 def _feeds(
@@ -537,7 +591,7 @@ def _feeds(
         if not FEED_NAME.match(name):
             check.fail(node, f"feed name {name!r} may use only letters, digits, '.', '_' and '-'")
             continue
-        fields = check.mapping(node, f"feed {name!r}", {"title", "from", "where", "profile", "push"})
+        fields = check.mapping(node, f"feed {name!r}", _FEED_KEYS)
         if fields is None:
             continue
         title = check.string(fields["title"], "title") if "title" in fields else name
@@ -563,6 +617,12 @@ def _feeds(
                 )
         where = _condition(check, fields["where"], sources) if "where" in fields else None
         push = _push_targets(check, name, fields["push"]) if "push" in fields else ()
+        keep_cancelled: timedelta | None = timedelta(days=7)
+        if "keep_cancelled" in fields:
+            node_keep = fields["keep_cancelled"]
+            forever = node_keep.value in (None, "forever")
+            keep_cancelled = None if forever else check.duration(node_keep, "keep_cancelled")
+        conflicts = _conflicts(check, fields["conflicts"]) if "conflicts" in fields else None
         if title is None or feed_sources is None:
             continue
         feeds[name] = Feed(
@@ -573,6 +633,8 @@ def _feeds(
             profile=profile,
             line=node.where,
             push=push,
+            keep_cancelled=keep_cancelled,
+            conflicts=conflicts,
         )
     return feeds
 
@@ -645,7 +707,122 @@ def _caldav_target(check: _Checker, node: Located) -> CalDAVTarget | None:
     )
 
 
-_WHERE_KEYS = {"subcalendar", "field", "summary", "source", "window", "all", "any", "not"}
+_CLOCK = re.compile(r"([01]?\d|2[0-4]):([0-5]\d)\Z")
+
+
+def _conflicts(check: _Checker, node: Located) -> ConflictRules | None:
+    """``conflicts: true`` (the defaults) or a mapping of window, all_day, travel_gap, shift."""
+    if node.value is True:
+        return ConflictRules()
+    if node.value is False or node.value is None:
+        return None
+    keys = {"window", "all_day", "travel_gap", "shift", "timezone"}
+    fields = check.mapping(node, "conflicts", keys)
+    if fields is None:
+        return None
+    options: dict[str, Any] = {}
+    if "window" in fields:
+        window = _window(check, fields["window"])
+        if window is not None:
+            options.update(
+                {key: value for key, value in (("past", window.past), ("future", window.future)) if value}
+            )
+    _optional(fields, "all_day", options, lambda n: check.choice(n, "all_day", ("ignore", "count")))
+    _optional(fields, "travel_gap", options, lambda n: check.duration(n, "travel_gap"))
+    if "shift" in fields:
+        shift = _shift(check, fields["shift"])
+        if shift is not None:
+            options["shift"] = shift
+    if "timezone" in fields:
+        name = check.string(fields["timezone"], "timezone")
+        if name is not None:
+            import zoneinfo  # noqa: PLC0415
+
+            try:
+                zoneinfo.ZoneInfo(name)
+                options["timezone"] = name
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                check.fail(fields["timezone"], f"timezone {name!r} is not in the tz database")
+    return ConflictRules(**options)
+
+
+def _shift(check: _Checker, node: Located) -> tuple[tuple[int, int] | None, ...] | None:
+    """``{mon-fri: "07:00-17:00", sat: "08:00-12:00"}``: days not named are days off."""
+    fields = check.mapping(node, "shift", set(node.value) if isinstance(node.value, dict) else set())
+    if not fields:
+        if fields is not None:
+            check.fail(node, "shift needs at least one day, e.g. mon-fri: \"07:00-17:00\"")
+        return None
+    days: list[tuple[int, int] | None] = [None] * 7
+    seen: dict[int, str] = {}
+    ok = True
+    for key, value in fields.items():
+        indexes = _weekdays(str(key))
+        if indexes is None:
+            check.fail(value, f"shift day {key!r} must be a weekday (mon … sun), a range mon-fri or a list")
+            ok = False
+            continue
+        hours = _hours(value.value)
+        if hours is None and value.value not in (None, False, "off"):  # YAML reads a bare off as false
+            check.fail(value, f"shift {key!r} must be HH:MM-HH:MM (start before end) or off")
+            ok = False
+            continue
+        for index in indexes:
+            if index in seen:
+                check.fail(value, f"shift: {WEEKDAYS[index]} is in both {seen[index]!r} and {key!r}")
+                ok = False
+            seen[index] = str(key)
+            days[index] = hours
+    return tuple(days) if ok else None
+
+
+def _weekdays(text: str) -> list[int] | None:
+    found: list[int] = []
+    for part in text.lower().replace(" ", "").split(","):
+        first, dash, last = part.partition("-")
+        if first not in WEEKDAYS or (dash and last not in WEEKDAYS):
+            return None
+        low, high = WEEKDAYS.index(first), WEEKDAYS.index(last if dash else first)
+        found.extend(range(low, high + 1) if low <= high else [*range(low, 7), *range(high + 1)])
+    return found
+
+
+def _hours(value: object) -> tuple[int, int] | None:
+    if not isinstance(value, str):
+        return None
+    start, dash, end = value.replace(" ", "").partition("-")
+    first, last = _CLOCK.match(start), _CLOCK.match(end)
+    if not dash or first is None or last is None:
+        return None
+    low, high = int(first[1]) * 60 + int(first[2]), int(last[1]) * 60 + int(last[2])
+    return (low, high) if low < high <= 24 * 60 else None
+
+
+def _alerts(check: _Checker, node: Located | None) -> Alerts:
+    if node is None:
+        return Alerts()
+    fields = check.mapping(node, "alerts", {"webhook"}) or {}
+    if "webhook" not in fields:
+        return Alerts()
+    keys = {"url", "format", "timeout", "first_retry", "max_retry"}
+    hook = check.mapping(fields["webhook"], "webhook", keys, required=("url",))
+    if hook is None or "url" not in hook:
+        return Alerts()
+    url = check.string(hook["url"], "webhook url", empty=True)
+    if url is None or not url.strip():
+        return Alerts()  # ``url: "${ALERT_URL:-}"`` left empty: no webhook
+    if not url.startswith(("http://", "https://")):
+        check.fail(hook["url"], "webhook url must start with http:// or https://")
+        return Alerts()
+    options: dict[str, Any] = {}
+    _optional(hook, "format", options, lambda n: check.choice(n, "format", ("json", "slack")))
+    _optional(hook, "timeout", options, lambda n: check.number(n, "timeout", 0.1, 120))
+    _optional(hook, "first_retry", options, lambda n: check.duration(n, "first_retry"))
+    _optional(hook, "max_retry", options, lambda n: check.duration(n, "max_retry"))
+    return Alerts(Webhook(url=url.strip(), **options))
+
+
+_WHERE_KEYS = {"subcalendar", "who", "field", "summary", "source", "window", "all", "any", "not"}
 
 
 def _condition(check: _Checker, node: Located, sources: dict[str, Source]) -> Condition | None:
@@ -658,6 +835,8 @@ def _condition(check: _Checker, node: Located, sources: dict[str, Source]) -> Co
     for key, value in fields.items():
         if key == "subcalendar":
             parts.append(_subcalendar(check, value))
+        elif key == "who":
+            parts.append(_who(check, value))
         elif key == "field":
             items = value.value if isinstance(value.value, list) else [value]
             parts.extend(_field(check, item) for item in items)
@@ -699,6 +878,17 @@ def _subcalendar(check: _Checker, node: Located) -> Subcalendar | None:
     exact = frozenset(name for name in names if not any(char in name for char in "*?["))
     globs = tuple(re.compile(fnmatch.translate(name)) for name in names if name not in exact)
     return Subcalendar(exact, globs)
+
+
+def _who(check: _Checker, node: Located) -> Who | None:
+    names = check.strings(node, "who")
+    if names is None:
+        return None
+    exact = frozenset(name.casefold() for name in names if not any(char in name for char in "*?["))
+    globs = tuple(
+        re.compile(fnmatch.translate(name.casefold())) for name in names if any(c in name for c in "*?[")
+    )
+    return Who(exact, globs)
 
 
 def _field(check: _Checker, node: Located) -> FieldMatch | None:

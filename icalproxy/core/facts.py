@@ -6,6 +6,7 @@ CATEGORIES never decodes a date or unescapes a DESCRIPTION.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from icalproxy.config.model import CustomFields
@@ -32,6 +33,16 @@ def description_field(text: str, name: str) -> str | None:
             if len(key) <= 60 and key.casefold() == wanted:
                 return value.strip(" \t")
     return None
+
+
+_WHO_SPLIT = re.compile(r"\s*[,;&/]\s*")
+
+
+def who_names(value: str | None) -> frozenset[str]:
+    """The people of a ``Who`` value, casefolded: ``Jo, Anna`` → {jo, anna}."""
+    if not value:
+        return frozenset()
+    return frozenset(name.casefold() for name in _WHO_SPLIT.split(value.strip()) if name)
 
 
 class EventFacts:
@@ -72,6 +83,11 @@ class EventFacts:
     @property
     def summary(self) -> str:
         return self.text("SUMMARY")
+
+    @property
+    def who(self) -> frozenset[str]:
+        """The people an event is assigned to (Teamup's *Who*), casefolded."""
+        return who_names(self.field("Who"))
 
     def field(self, name: str) -> str | None:
         """A custom field's value: ``<prefix><NAME>`` property first, then a DESCRIPTION line.

@@ -11,6 +11,8 @@ import codecs
 import re
 from typing import NamedTuple
 
+from icalproxy.core.typed import clean_text
+
 MAX_OCTETS = 75
 FOLD = re.compile(rb"\r?\n[ \t]")
 _NAME_OK = re.compile(r"[A-Za-z0-9-]+\Z")
@@ -124,15 +126,16 @@ def _parse_params(raw: str) -> list[tuple[str, list[str]]]:
 
 
 _SAFE_PARAM = re.compile(r'[^";:,]*\Z')
+_PARAM_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def format_params(params: list[tuple[str, list[str]]]) -> str:
-    """Inverse of parse_params; quotes values containing ``:;,`` and drops ``"``."""
+    """Inverse of parse_params; quotes values containing ``:;,``, drops ``"`` and controls."""
     parts = []
     for name, values in params:
         rendered = []
         for value in values:
-            clean = value.replace('"', "")
+            clean = _PARAM_CONTROLS.sub("", value.replace('"', ""))
             rendered.append(clean if _SAFE_PARAM.match(clean) else f'"{clean}"')
         parts.append(f";{name}={','.join(rendered)}")
     return "".join(parts)
@@ -160,9 +163,10 @@ def _unescape_piece(piece: str) -> str:
 
 
 def escape_text(text: str) -> str:
-    """Plain text → TEXT value."""
+    """Plain text → TEXT value, without any control character (line breaks are escaped)."""
     return (
-        text.replace("\\", "\\\\")
+        clean_text(text)
+        .replace("\\", "\\\\")
         .replace(";", "\\;")
         .replace(",", "\\,")
         .replace("\r\n", "\n")

@@ -13,6 +13,7 @@ what cannot be used is skipped and reported with its line number.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import re
 from collections.abc import Iterable
@@ -45,6 +46,10 @@ _ANY = re.compile(rb"\n([A-Za-z0-9-]+)" + LINE_REST)
 # Possessive (*+): a whole feed is searched, and backtracking over every name costs double.
 _LOWER_NAME = re.compile(rb"\n[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]")
 _LOWER_FIRST = re.compile(rb"(?:\xef\xbb\xbf)?[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]")
+# A line start, part of a name (or none), then a fold before the name has ended: a literal
+# newline leads, so the search runs at memchr speed. The first line is matched on its own.
+_FOLDED_NAME = re.compile(rb"(\n[A-Za-z0-9-]*+)\r?\n[ \t]")
+_FOLDED_FIRST = re.compile(rb"((?:\xef\xbb\xbf)?[A-Za-z0-9-]*+)\r?\n[ \t]")
 _NAMES: dict[bytes, str] = {}  # interned property names
 
 
@@ -90,9 +95,11 @@ class Component:
         "categories",
         "children",
         "data",
+        "dtstart",
         "end",
         "line",
         "name",
+        "rid",
         "span_start",
         "start",
     )
@@ -106,6 +113,8 @@ class Component:
         self.end = start
         self.children: list[Component] = _NO_CHILDREN  # most have none: one shared empty list
         self.categories: tuple[str, ...] = ()  # of a VEVENT: its CATEGORIES values, unescaped
+        self.dtstart: bytes | None = None  # of a VEVENT: the raw rest of its DTSTART line
+        self.rid: bytes | None = None  # … and of its RECURRENCE-ID line
         # Of a VEVENT: its calendar's X-WR-TIMEZONE, the zone its floating times are meant in.
         self.calendar_tz: str | None = None
 
@@ -191,6 +200,7 @@ class ParsedSource:
     timezones: dict[str, Component]
     problems: list[Problem]
     vevents: int = 0
+    uid_key: bytes = b""
 
 
 @dataclass(slots=True)
@@ -213,9 +223,12 @@ _COMPONENT_NAMES: dict[bytes, str] = {}
 
 
 def _component_name(rest: bytes) -> str:
+    """The value of a BEGIN/END line, as RFC 5545 readers see it: unfolded, after any
+    parameters, upper case."""
     name = _COMPONENT_NAMES.get(rest)
     if name is None:
-        name = rest[1:].strip().decode("ascii", "replace").upper()
+        line = _content_line("BEGIN", rest, 0)
+        name = line.value.strip().upper() if line is not None else ""
         if len(_COMPONENT_NAMES) < 1024:
             _COMPONENT_NAMES[rest] = name
     return name
@@ -237,11 +250,12 @@ class _Lines:
         return self.line
 
 
-def parse(data: bytes, source: str) -> ParsedSource:
-    """Parse one source's bytes. Never raises on malformed input."""
+def parse(data: bytes, source: str, uid_key: bytes = b"") -> ParsedSource:
+    """Parse one source's bytes. Never raises on malformed input. ``uid_key``: the
+    installation's secret for UIDs derived for events that have none."""
     problems: list[Problem] = []
     data = _normalise(data, source, problems)
-    parsed = ParsedSource(source, {}, {}, problems)
+    parsed = ParsedSource(source, {}, {}, problems, uid_key=uid_key)
     stack: list[_Open] = []
     lines = _Lines(data)
     roots = 0
@@ -279,6 +293,7 @@ def parse(data: bytes, source: str) -> ParsedSource:
         item = stack.pop()
         _close_container(item, stack)
         unclosed = item.component
+        unclosed.end = len(data)
         problems.append(Problem(source, unclosed.line, f"{unclosed.name} not closed at end of data"))
     if not roots and data.strip():
         problems.append(Problem(source, 1, "no iCalendar components found"))
@@ -292,6 +307,12 @@ def _normalise(data: bytes, source: str, problems: list[Problem]) -> bytes:
         data = data.decode(encoding, errors="replace").encode("utf-8")
     if b"\r" in data and b"\n" not in data:
         data = data.replace(b"\r", b"\n")
+    # A fold inside a name ("BEG\r\n IN:VALARM") is legal: unfold those names first, so that
+    # boundaries and names are read exactly as RFC 5545 readers read them.
+    while _FOLDED_FIRST.match(data):
+        data = _FOLDED_FIRST.sub(rb"\1", data, count=1)
+    while _FOLDED_NAME.search(data):
+        data = _FOLDED_NAME.sub(rb"\1", data)
     if _LOWER_FIRST.match(data) or _LOWER_NAME.search(data):
         data = re.sub(
             rb"(?m)^((?:\xef\xbb\xbf)?)([A-Za-z0-9-]+)(?=[;:])",
@@ -318,9 +339,9 @@ def _begin(
         problems.append(Problem(source, line, "BEGIN without a component name"))
         return 0
     component = Component(name, line, data, *span)
-    if len(stack) >= MAX_DEPTH:
+    if len(stack) == MAX_DEPTH:
         problems.append(Problem(source, line, f"{name} nested too deep; skipped"))
-    elif stack:
+    if stack:  # a child's lines, at any depth, are never read as its parent's
         parent = stack[-1].component
         if parent.children is _NO_CHILDREN:
             parent.children = []
@@ -338,11 +359,9 @@ def _end(name: str, lines: _Lines, position: int, stack: list[_Open], parsed: Pa
         return
     while stack[-1].component.name != name:
         unclosed = stack.pop().component
-        problems.append(Problem(source, unclosed.line, f"{unclosed.name} not closed before END:{name}"))
-        if stack:
-            siblings = stack[-1].component.children
-            if siblings and siblings[-1] is unclosed:
-                siblings.pop()
+        if len(stack) < MAX_DEPTH:
+            problems.append(Problem(source, unclosed.line, f"{unclosed.name} not closed before END:{name}"))
+        unclosed.end = position  # it ends at its parent's END and takes its lines with it
     closed = stack.pop()
     component = closed.component
     component.end = position
@@ -428,12 +447,13 @@ def _add_event(item: _Open, parsed: ParsedSource) -> None:
     plain = item.dtstart is not None and _plain_start(item.dtstart)
     if not plain and not _check_start(item, parsed):
         return
+    component.dtstart, component.rid = item.dtstart, item.rid
     if item.categories:
         component.categories = _categories(item.categories)
     uid_line = _content_line("UID", item.uid, component.line) if item.uid is not None else None
     uid = uid_line.value.strip() if uid_line is not None else ""
     if not uid:
-        uid = derived_uid(component)
+        uid = derived_uid(component, parsed.uid_key)
         problems.append(Problem(source, component.line, f"VEVENT without UID; derived {uid}"))
     entry = parsed.series.get(uid)
     if entry is None:
@@ -525,12 +545,28 @@ def _line_of(component: Component, position: int) -> int:
     return component.line + component.data.count(b"\n", component.start, position + 1)
 
 
-def derived_uid(component: Component) -> str:
-    """A stable UID for a VEVENT that has none: a hash of its time and summary lines."""
-    digest = hashlib.sha256()
+def derived_uid(component: Component, key: bytes = b"") -> str:
+    """A stable UID for a VEVENT that has none: a keyed hash (HMAC-SHA-256 with the
+    installation's secret) of its time and summary lines, so that a subscriber cannot
+    confirm a guessed internal title by hashing it."""
+    digest = hmac.new(key or b"icalproxy-no-installation-key", digestmod=hashlib.sha256)
     for prop in component.select(("DTSTART", "DTEND", "SUMMARY", "RRULE")):
         digest.update(f"{prop.name}{prop.params}:{prop.value}\n".encode())
     return f"icalproxy-{digest.hexdigest()[:32]}"
+
+
+def raw_is_date(rest: bytes | None) -> bool:
+    """Whether the raw rest of a time line holds a DATE (``;VALUE=DATE:20261201``): a cheap
+    look that needs no decoding; only a mismatch with DTSTART's calls for the typed path."""
+    if rest is None:
+        return False
+    colon = rest.rfind(b":")
+    if rest.find(b"T", colon) < 0 and rest.find(b"t", colon) < 0:
+        return True
+    if colon <= 0:
+        return False
+    params = rest[:colon].upper()
+    return b"VALUE=DATE" in params and b"VALUE=DATE" in params.replace(b"VALUE=DATE-TIME", b"")
 
 
 def version_key(component: Component) -> tuple[int, str]:

@@ -18,12 +18,12 @@ from datetime import datetime
 from icalproxy.config.model import Feed, Rules
 from icalproxy.core.facts import EventFacts
 from icalproxy.core.lines import ContentLine
-from icalproxy.core.parse import Component, ParsedSource, Series, parse, version_key
+from icalproxy.core.parse import Component, ParsedSource, Series, parse, raw_is_date, version_key
 from icalproxy.core.redact import RedactedEvent, Redactor
 from icalproxy.core.render import etag_of, render_calendar
 from icalproxy.core.report import FeedReport, Problem, RunReport
-from icalproxy.core.route import Predicate, compile_where, required_subcalendars
-from icalproxy.core.timezones import builtin_timezone, render_timezone
+from icalproxy.core.route import Predicate, compile_where, named_subcalendars, required_subcalendars
+from icalproxy.core.timezones import UTC_TIMEZONE, ZoneTable
 from icalproxy.core.values import RecurrenceBudget
 
 GOOGLE_MAX_BYTES = 1_000_000  # Google Calendar gives up on subscribed feeds above about this size
@@ -43,15 +43,19 @@ class BuildResult:
     report: RunReport
 
 
-def parse_sources(snapshots: Mapping[str, bytes]) -> dict[str, ParsedSource]:
-    return {name: parse(data, name) for name, data in snapshots.items()}
+def parse_sources(snapshots: Mapping[str, bytes], uid_key: bytes = b"") -> dict[str, ParsedSource]:
+    return {name: parse(data, name, uid_key) for name, data in snapshots.items()}
 
 
 def build_feeds(
-    snapshots: Mapping[str, bytes], rules: Rules, now: datetime, only: Iterable[str] | None = None
+    snapshots: Mapping[str, bytes],
+    rules: Rules,
+    now: datetime,
+    only: Iterable[str] | None = None,
+    uid_key: bytes = b"",
 ) -> BuildResult:
     """Parse every source once and render the feeds (all, or those named in ``only``)."""
-    return render_feeds(parse_sources(snapshots), rules, now, only)
+    return render_feeds(parse_sources(snapshots, uid_key), rules, now, only)
 
 
 def render_feeds(
@@ -77,6 +81,7 @@ def render_feeds(
     for source in sources.values():
         run.report.problems.extend(source.problems)
         run.report.source_events[source.source] = source.vevents
+    run.report.problems.extend(dict.fromkeys(run.problems))
     run.report.problems.extend(
         Problem(source, line, "RRULE too costly to expand; `window` treats the series as open-ended")
         for source, line in run.recurrence.cut
@@ -92,6 +97,8 @@ class _Run:
         self.rules = rules
         self.now = now
         self.report = RunReport()
+        self.zones = ZoneTable({name: source.timezones for name, source in sources.items()})
+        self.problems: list[Problem] = []  # found while redacting (repaired or dropped values)
         self._facts: dict[int, EventFacts] = {}
         self.recurrence = RecurrenceBudget()
         self._redactors: dict[str, Redactor] = {}
@@ -120,9 +127,10 @@ class _Run:
         events: list[tuple[str, str, bytes]] = []
         tzids: set[str] = set()
         routed_series = 0
+        cutoff = self.now - feed.keep_cancelled if feed.keep_cancelled is not None else None
         for series in candidates:
             try:
-                emitted = self._route_series(series, predicate, redactor, report, events, tzids)
+                emitted = self._route_series(series, predicate, redactor, report, events, tzids, cutoff)
             except (ValueError, TypeError, OverflowError, RecursionError) as exc:
                 # A value no check foresaw: lose this series, never the feed.
                 head = series.master or next(iter(series.overrides.values()))
@@ -133,9 +141,9 @@ class _Run:
                 continue
             routed_series += emitted > 0
         report.dropped["not routed to this feed"] += total - routed_series
-        timezones, floating = self._timezones(tzids, feed, report)
-        if floating:
-            events = self._refloat(events, floating, candidates, predicate, redactor)
+        timezones = [chunk for tzid in sorted(tzids) if (chunk := self.zones.definition(tzid)) is not None]
+        if not events and not timezones:
+            timezones = [UTC_TIMEZONE]  # RFC 5545 §3.6: a calendar holds at least one component
         events.sort(key=lambda item: (item[0], item[1]))
         body = render_calendar(
             feed.title, self.rules.publish.refresh_interval, timezones, [e[2] for e in events]
@@ -191,10 +199,13 @@ class _Run:
         report: FeedReport,
         events: list[tuple[str, str, bytes]],
         tzids: set[str],
-        floating: frozenset[str] = frozenset(),
+        cancelled_before: datetime | None = None,
     ) -> int:
+        """``cancelled_before``: a cancelled job that ended before this is no longer shown."""
         master = series.master
         master_in = master is not None and predicate(self.facts(master, series.source))
+        # Overrides of a private series are private unless they say otherwise (RFC 5545).
+        private = master is not None and bool(series.overrides) and _is_private(master)
         excluded: list[ContentLine] = []
         kept_overrides: list[tuple[str, Component]] = []
         for key, override in sorted(series.overrides.items()) if series.overrides else ():
@@ -207,19 +218,29 @@ class _Run:
                 report.dropped["moved occurrence excluded (EXDATE)"] += 1
         emitted = 0
         if master_in and master is not None:
-            result = self._redact(master, series, redactor, excluded, None, floating)
-            if result is None:
+            result = self._redact(master, series, redactor, excluded, None)
+            if result is not None and self._cancelled_long_ago(master, series, result, cancelled_before):
+                report.dropped["cancelled, past keep_cancelled"] += 1
+            elif result is None:
                 report.dropped["dropped by profile"] += 1
             else:
                 events.append((series.uid, "", result.chunk))
+                events.extend((uid, "", chunk) for uid, chunk in result.extra)
                 tzids |= result.tzids
                 emitted += 1
         for key, override in kept_overrides:
             standalone = None if master_in else f"{series.uid}-R{key}"
-            result = self._redact(override, series, redactor, (), standalone, floating)
+            # The master's DTSTART fixes the type of RECURRENCE-ID; needed when they differ.
+            differs = master is not None and raw_is_date(override.rid) != raw_is_date(master.dtstart)
+            reference = master if differs else None
+            result = self._redact(override, series, redactor, (), standalone, private, reference)
             if result is None:
                 report.dropped["dropped by profile"] += 1
                 continue
+            if self._cancelled_long_ago(override, series, result, cancelled_before):
+                report.dropped["cancelled, past keep_cancelled"] += 1
+                continue
+            events.extend((uid, "", chunk) for uid, chunk in result.extra)
             if standalone is not None:
                 events.append((standalone, "", result.chunk))
                 report.standalone += 1
@@ -229,6 +250,16 @@ class _Run:
             emitted += 1
         return emitted
 
+    def _cancelled_long_ago(
+        self, component: Component, series: Series, result: RedactedEvent, before: datetime | None
+    ) -> bool:
+        """A job shown as cancelled (its own STATUS or the catalogue's) that ended before
+        ``before``: phones showed it struck through for the feed's keep_cancelled; now it goes."""
+        if before is None or b"\r\nSTATUS:CANCELLED\r\n" not in result.chunk:
+            return False
+        _, end = self.facts(component, series.source).span(self.now)
+        return end is not None and end < before
+
     def _redact(
         self,
         component: Component,
@@ -236,64 +267,29 @@ class _Run:
         redactor: Redactor,
         exdates: list[ContentLine] | tuple[()],
         standalone: str | None,
-        floating: frozenset[str],
+        private: bool = False,
+        master: Component | None = None,
     ) -> RedactedEvent | None:
         facts = self.facts(component, series.source)
-        if exdates or standalone is not None or floating:
+        problems = self.problems
+        if exdates or standalone is not None or private or master is not None:
             return redactor.redact(
                 facts,
                 standalone or series.uid,
                 standalone=standalone is not None,
                 extra_exdates=exdates,
-                floating=floating,
+                inherit_private=private,
+                problems=problems,
+                master=master,
             )
         uses = self._uses.get(redactor.profile.name)
         if uses is None or uses[id(series)] <= 1:
-            return redactor.redact(facts, series.uid)
+            return redactor.redact(facts, series.uid, problems=problems)
         cache = self._redacted.setdefault(redactor.profile.name, {})
         key = id(component)
         if key not in cache:
-            cache[key] = redactor.redact(facts, series.uid)
+            cache[key] = redactor.redact(facts, series.uid, problems=problems)
         return cache[key]
-
-    def _timezones(
-        self, tzids: set[str], feed: Feed, report: FeedReport
-    ) -> tuple[list[bytes], frozenset[str]]:
-        chunks: list[bytes] = []
-        floating: set[str] = set()
-        for tzid in sorted(tzids):
-            chunk = None
-            for source_name in feed.sources:
-                definition = self.sources[source_name].timezones.get(tzid)
-                if definition is not None:
-                    chunk = render_timezone(definition, tzid)
-                    if chunk is not None:
-                        break
-            if chunk is None:
-                chunk = builtin_timezone(tzid)
-                if chunk is not None:
-                    report.notes.append(f"VTIMEZONE {tzid} taken from the tz database")
-            if chunk is None:
-                floating.add(tzid)
-                report.notes.append(f"TZID {tzid!r} has no definition; its times are floating")
-            else:
-                chunks.append(chunk)
-        return chunks, frozenset(floating)
-
-    def _refloat(
-        self,
-        events: list[tuple[str, str, bytes]],
-        floating: frozenset[str],
-        candidates: list[Series],
-        predicate: Predicate,
-        redactor: Redactor,
-    ) -> list[tuple[str, str, bytes]]:
-        """Render again without the TZIDs that no VTIMEZONE can describe."""
-        scratch = FeedReport("scratch")
-        again: list[tuple[str, str, bytes]] = []
-        for series in candidates:
-            self._route_series(series, predicate, redactor, scratch, again, set(), floating)
-        return again
 
     # ------------------------------------------------------------ shared
 
@@ -310,10 +306,17 @@ class _Run:
         redactor = self._redactors.get(profile_name)
         if redactor is None:
             profile = self.rules.profiles[profile_name]
+            feeds = self.rules.feeds.values()
+            named = frozenset().union(*(named_subcalendars(feed.where) for feed in feeds))
             redactor = self._redactors[profile_name] = Redactor(
-                profile, self.rules.statuses, self.rules.custom_fields
+                profile, self.rules.statuses, self.rules.custom_fields, self.zones, named
             )
         return redactor
+
+
+def _is_private(component: Component) -> bool:
+    """RFC 5545: any CLASS but PUBLIC (unknown and malformed values included) is private."""
+    return any(prop.value.strip().upper() != "PUBLIC" for prop in component.all("CLASS"))
 
 
 def _series_version(series: Series) -> tuple[int, str]:

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
 from icalproxy.config.model import CustomFields, Profile, StatusCatalogue
-from icalproxy.core import values
 from icalproxy.core.facts import EventFacts, description_field, field_property
 from icalproxy.core.lines import (
     MAX_OCTETS,
     ContentLine,
     escape_text,
     fold,
-    format_params,
     parse_params,
     unescape_text,
 )
@@ -32,10 +30,26 @@ from icalproxy.core.parse import (
     Component,
     mention_pattern,
     name_alternation,
+    raw_is_date,
     repair_date,
 )
+from icalproxy.core.report import Problem
+from icalproxy.core.scrub import Scrubber
 from icalproxy.core.status import client_status
 from icalproxy.core.template import Template, compile_template
+from icalproxy.core.timezones import ZoneTable
+from icalproxy.core.typed import (
+    Period,
+    Recur,
+    When,
+    clean_text,
+    format_duration,
+    parse_duration,
+    parse_period,
+    parse_recur,
+    parse_when,
+    until_like,
+)
 
 # Kept for every profile, with why:
 BASE_KEEP = {
@@ -77,21 +91,21 @@ FALLBACK_DTSTAMP = "19700101T000000Z"
 _STATUS_VALUES = frozenset({"TENTATIVE", "CONFIRMED", "CANCELLED"})
 _TRANSP_VALUES = frozenset({"OPAQUE", "TRANSPARENT"})
 
-_LINK = re.compile(
-    r"(?i)(?:\b[a-z][a-z0-9+.-]{1,20}://|\bwww\.|\bmailto:|\btel:|\bcallto:|\bsips?:)\S*"
-    r"|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,24}/\S*"
-    r"|\b(?:[\w-]+\.)+(?:com|net|org|info|biz|io|app|dev|cloud|de|ch|at|fr|it|nl|be|uk|eu|us"
-    r"|example)\b"
+# Valid by syntax alone: a real month-day (Feb 29 and year 0000 take the typed path), no
+# leap second. DATE-TIME lines carry no VALUE; DATE lines carry VALUE=DATE.
+_D_B = (
+    rb"(?!0000)\d{4}(?:(?:0[1-9]|1[0-2])(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])(?:29|30)"
+    rb"|(?:0[13578]|1[02])31)"
 )
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(
-    r"(?:\+|\b00)\d[\d ()./-]{6,}\d"  # +49 40 555 1234, 0049…
-    r"|\(\d{2,5}\)\s?\d[\d ./-]{4,}\d"  # (040) 555 1234
-    r"|\b0\d{2,5}[ /-]\d{3,}(?:[ -]\d{2,})*\b"  # 040 555 1234
+_T_B = rb"T(?:[01]\d|2[0-3])[0-5]\d[0-5]\d"
+_WHEN_B = _D_B + _T_B + rb"Z?"
+_UTC_B = _D_B + _T_B + rb"Z"
+_DATE_B = _D_B
+_TZID_B = rb";TZID=[A-Za-z][A-Za-z0-9_+/-]{0,60}"
+# The rest of a plain DTSTART line: group 1 its TZID, group 2 set for VALUE=DATE, 3 the value.
+_PLAIN_START = re.compile(
+    rb"(?:;TZID=([A-Za-z][A-Za-z0-9_+/-]{0,60})|(;VALUE=DATE))?:(" + _WHEN_B + rb"|" + _D_B + rb")\r?"
 )
-_WHEN_B = values.WHEN_SYNTAX.pattern.removesuffix(r"\Z").encode()
-_DATE_B = values.DATE_SYNTAX.pattern.removesuffix(r"\Z").encode()
-_TZID_B = rb";TZID=[^\";:,\s\x00-\x1f\x7f](?:[^\";:,\x00-\x1f\x7f]*[^\";:,\s\x00-\x1f\x7f])?"
 # Lines that are valid as they stand, matched whole: [name][;TZID=…|;VALUE=DATE]:value, not folded.
 _SIMPLE = (
     rb"(?:(?:DTSTART|DTEND|RECURRENCE-ID)(?:"
@@ -113,7 +127,7 @@ _SIMPLE = (
     + _DATE_B
     + rb")*"
     + rb"|(?:DTSTAMP|LAST-MODIFIED):"
-    + _WHEN_B
+    + _UTC_B
     + rb"|SEQUENCE:\d{1,9}|TRANSP:(?:OPAQUE|TRANSPARENT)|STATUS:(?:TENTATIVE|CONFIRMED|CANCELLED))"
     + rb"(?=\r?(?:\n(?![ \t])|\Z))"
 )
@@ -141,45 +155,99 @@ def _combined_pattern(
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
 # Raw name of a simple line → (name, the single-value slot it takes or None).
 _SIMPLE_NAMES = {name.encode(): (name, _SLOT.get(name)) for name in BASE_KEEP}
-_HAS_AT = re.compile("@")
-_HAS_LINK = re.compile(r"(?i:://|www\.|mailto:|tel:|callto:|sips?:|\w\.[a-z]{2})")
-_HAS_DIGITS = re.compile(r"\d\D?\d\D?\d")
-_SPACES = re.compile(r"[ \t]{2,}")
-_BARE_LABEL = re.compile(r"[^:]{0,40}:\W*\Z")
+_PLAIN_CATEGORY = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\\]{1,100}")
 
 
 class RedactedEvent(NamedTuple):
     chunk: bytes  # folded CRLF lines, BEGIN:VEVENT … END:VEVENT
     tzids: frozenset[str]
+    # Events split off this one: period RDATEs whose length differs from the event's own
+    # become events of their own, (UID, chunk) each.
+    extra: tuple[tuple[str, bytes], ...] = ()
 
 
-@dataclass(slots=True)
 class _Event:
     """An event being redacted: output so far and what it has used up."""
 
-    out: list[bytes]
-    tzids: set[str] = field(default_factory=set)
-    seen: set[str] = field(default_factory=set)
-    inputs: dict[bytes, bytes] = field(default_factory=dict)  # raw name → raw rest, first seen
-    busy: bool = False
-    calendar_tz: str | None = None  # X-WR-TIMEZONE: the zone of its floating times
+    __slots__ = (
+        "busy",
+        "calendar_tz",
+        "component",
+        "end",
+        "inputs",
+        "line",
+        "master",
+        "out",
+        "periods",
+        "private",
+        "problems",
+        "seen",
+        "series_start",
+        "series_zone",
+        "simple_end",
+        "simple_start",
+        "source",
+        "start",
+        "start_known",
+        "start_zone",
+        "tzids",
+    )
+
+    def __init__(self, out: list[bytes], source: str, component: Component, master: Component | None) -> None:
+        self.out = out
+        self.source = source
+        self.component = component
+        self.master = master  # of an override: its series' master (RECURRENCE-ID's type)
+        self.line = component.line
+        self.tzids: set[str] = set()
+        self.seen: set[str] = set()
+        self.inputs: dict[bytes, bytes] = {}  # raw name → raw rest, first seen
+        self.busy = False
+        self.private: bool | None = None  # None: the event's own CLASS did not say
+        self.calendar_tz: str | None = None  # X-WR-TIMEZONE, resolved: the zone of floating times
+        # DTSTART as published and its zone, and the master's: read when a line needs them.
+        self.start_known = False
+        self.start: When | None = None
+        self.start_zone: str | None = None
+        self.series_start: When | None = None
+        self.series_zone: str | None = None
+        # Copied simple lines: DTSTART (value, TZID) and DTEND (out index, value, TZID), raw.
+        self.simple_start: tuple[bytes, bytes | None] | None = None
+        self.simple_end: tuple[int, bytes, bytes | None] | None = None
+        self.end: tuple[int, When | None, str | None, timedelta | None] | None = None  # typed path
+        self.periods: list[tuple[Period, str | None]] = []
+        self.problems: list[str] = []
 
 
 class Redactor:
     """A profile compiled once: templates parsed, scrubbers chosen."""
 
     def __init__(
-        self, profile: Profile, catalogue: StatusCatalogue, custom: CustomFields | None = None
+        self,
+        profile: Profile,
+        catalogue: StatusCatalogue,
+        custom: CustomFields | None = None,
+        zones: ZoneTable | None = None,
+        named_categories: frozenset[str] = frozenset(),
     ) -> None:
         custom = custom or CustomFields()
         self.profile = profile
+        # Sub-calendar names the rules spell out: only these may hold a comma or semicolon.
+        self.named_categories = named_categories
         self.catalogue = catalogue
+        self.zones = zones if zones is not None else ZoneTable({})
         self.summary: Template = compile_template(profile.summary)
         self.busy_summary: Template = compile_template(profile.busy_summary)
         self.description = compile_template(profile.description) if profile.description else None
         self.location = compile_template(profile.location) if profile.location else None
         self.keep = frozenset(profile.keep) - NEVER_KEEP - TEMPLATED
         self.uses_description = self.description is not None and "description" in self.description.names
+        templates = [t for t in (self.summary, self.description, self.location) if t is not None]
+        self.details = profile.details if any("details" in t.names for t in templates) else ()
+        # Catalogue values that set the event's STATUS (a cancelled job shows struck through).
+        self.calendar_statuses = {
+            key: entry.calendar_status for key, entry in catalogue.entries.items() if entry.calendar_status
+        }
         # The status is a custom field: its own property, or else a "Status: …" DESCRIPTION line.
         self.status_in_description = profile.show_status and custom.description_lines
         # Read in one pass per event: what is kept, and what the templates are made of.
@@ -199,38 +267,23 @@ class Redactor:
         self.pattern = _combined_pattern(
             self.inputs_only, wanted - self.inputs_only, skip_public_class="CLASS" not in self.keep
         )
+        # For an override of a private series: an explicit CLASS:PUBLIC must be seen.
+        self.pattern_all_classes = _combined_pattern(
+            self.inputs_only, wanted - self.inputs_only, skip_public_class=False
+        )
         self._rendered: dict[tuple[object, ...], bytes] = {}
+        self._same_zone: dict[str, dict[bytes, str]] = {}
+        self._cleaned: dict[str, str] = {}
         self._summaries: dict[bytes | None, str] = {}
-        busy_summary = self.busy_summary.render({})
+        self.scrubber = Scrubber(
+            links=profile.scrub.links, emails=profile.scrub.emails, phones=profile.scrub.phones
+        )
+        busy_summary = self._clean(self.busy_summary.render({}))
         self._busy_lines = fold("SUMMARY:" + escape_text(busy_summary)) if busy_summary else b""
-        # (pattern, cheap test that must find something before the pattern can)
-        scrubbers: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
-        if profile.scrub.emails:
-            scrubbers.append((_EMAIL, _HAS_AT))  # before links, so that user@host.com goes whole
-        if profile.scrub.links:
-            scrubbers.append((_LINK, _HAS_LINK))
-        if profile.scrub.phones:
-            scrubbers.append((_PHONE, _HAS_DIGITS))
-        self.scrubbers = tuple(scrubbers)
-        # All hints in one search: most text holds nothing to scrub.
-        self.any_hint = re.compile("|".join(f"(?:{hint.pattern})" for _, hint in scrubbers) or r"(?!)")
 
     def scrub(self, text: str) -> str:
         """Remove links, e-mails (and phones) per profile; a line left as a bare label goes too."""
-        if not text or self.any_hint.search(text) is None:
-            return text.strip()
-        kept = []
-        for line in text.split("\n"):
-            cleaned = line
-            for pattern, hint in self.scrubbers:
-                if hint.search(cleaned):
-                    cleaned = pattern.sub("", cleaned)
-            if cleaned != line:
-                cleaned = _SPACES.sub(" ", cleaned).strip()
-                if not cleaned or _BARE_LABEL.match(cleaned):
-                    continue
-            kept.append(cleaned)
-        return "\n".join(kept).strip()
+        return self.scrubber.scrub(text)
 
     def redact(
         self,
@@ -239,21 +292,33 @@ class Redactor:
         *,
         standalone: bool = False,
         extra_exdates: Iterable[ContentLine] = (),
-        floating: frozenset[str] = frozenset(),
+        inherit_private: bool = False,
+        problems: list[Problem] | None = None,
+        master: Component | None = None,
     ) -> RedactedEvent | None:
         """None when the profile drops the event altogether (a private event, say).
 
         ``uid`` is the series' UID (derived for a source event without one); ``standalone``
-        publishes an override as an event of its own. ``floating``: TZIDs with no usable
-        definition; their times are passed on as floating.
+        publishes an override as an event of its own. ``inherit_private``: the event is an
+        override of a private series, private unless its own CLASS says otherwise. What had
+        to be repaired or dropped is added to ``problems``. ``master``: of an override, its
+        series' master, whose DTSTART fixes the type of RECURRENCE-ID.
         """
         component = facts.component
-        event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))])
-        calendar_tz = event.calendar_tz = component.calendar_tz
+        event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))], facts.source, component, master)
+        zones = self.zones
+        if component.calendar_tz is not None:
+            event.calendar_tz = zones.resolve(facts.source, component.calendar_tz)
+        calendar_tz = event.calendar_tz
+        raw_start = component.dtstart
+        start_is_date = raw_start is not None and raw_is_date(raw_start)
         drop = STANDALONE_DROP if standalone else frozenset()
         children = component.children
         inputs, seen, out = event.inputs, event.seen, event.out
-        for match in self.pattern.finditer(component.data, component.start, component.end):
+        # Raw TZIDs of this source published as they are written (canonical IANA names).
+        same_zone = self._same_zone.setdefault(facts.source, {})
+        pattern = self.pattern_all_classes if inherit_private else self.pattern
+        for match in pattern.finditer(component.data, component.start, component.end):
             if children and component.in_child(match.start()):
                 continue
             kind = match.lastindex
@@ -263,10 +328,11 @@ class Redactor:
                     inputs[raw_name] = match[3]
                 continue
             if kind == OTHER_LINE:
-                if not self._other_line(component, match[4], match[5], event, drop, floating):
+                if not self._other_line(component, match[4], match[5], event, drop):
                     return None
                 continue
-            # An already valid line (see _SIMPLE): copied through as it is.
+            # An already valid line (see _SIMPLE): copied through as it is, unless it needs
+            # the typed path (a zone to resolve or make explicit, a type to match DTSTART's).
             simple = match[1]
             colon = simple.find(b":")
             semi = simple.find(b";", 0, colon)
@@ -274,29 +340,105 @@ class Redactor:
             name, slot = _SIMPLE_NAMES[raw_name]
             if slot in seen or name in drop:
                 continue
-            if calendar_tz is not None and semi < 0 and _floating_time(simple, colon, name):
-                # Its calendar names the zone (X-WR-TIMEZONE): the general path makes it explicit.
-                self._other_line(component, raw_name, simple[len(raw_name) :], event, drop, floating)
-                continue
-            if semi >= 0 and simple.startswith(b"TZID=", semi + 1):
-                tzid = simple[semi + 6 : colon].decode("utf-8", "replace")
-                if tzid in floating:  # the general path drops the parameter
-                    self._other_line(component, raw_name, simple[len(raw_name) :], event, drop, floating)
+            if name in DATE_PROPS:
+                typed_path = calendar_tz is not None and semi < 0 and _floating_time(simple, colon)
+                is_date = semi >= 0 and simple.startswith(b"VALUE", semi + 1)
+                if name != "DTSTART" and start_is_date != is_date:
+                    typed_path = True  # of another type than DTSTART: converted or dropped
+                tzid = None
+                if semi >= 0 and simple.startswith(b"TZID=", semi + 1):
+                    raw_tzid = simple[semi + 6 : colon]
+                    tzid = same_zone.get(raw_tzid)
+                    if tzid is None:
+                        tzid = raw_tzid.decode()
+                        if zones.resolve(facts.source, tzid) == tzid:
+                            same_zone[raw_tzid] = tzid
+                    if same_zone.get(raw_tzid) is None:
+                        typed_path = True  # a zone published under another name, or none
+                if typed_path:
+                    self._other_line(component, raw_name, simple[len(raw_name) :], event, drop)
                     continue
-                event.tzids.add(tzid)
+                if tzid is not None:
+                    event.tzids.add(tzid)
+                if name == "DTEND":
+                    event.simple_end = (len(out), simple[colon + 1 :], raw_tzid if tzid is not None else None)
+                elif name == "DTSTART":
+                    event.simple_start = (simple[colon + 1 :], raw_tzid if tzid is not None else None)
             if slot is not None:
                 seen.add(slot)
             out.append(simple + b"\r\n" if len(simple) <= MAX_OCTETS else fold(simple.decode()))
         for exdate in extra_exdates:
-            excluded = localise(repair_date(exdate), calendar_tz)
-            event.out.append(fold(_render_prop(excluded, event.tzids, floating)))
+            self._ensure_start(event)
+            line = self._time_line(repair_date(exdate), event)
+            if line is not None:
+                event.out.append(fold(line))
         if "DTSTART" not in event.seen:
+            self._problems(event, problems)
             return None  # never publish an event without its time
-        if "DTSTAMP" not in event.seen:
-            event.out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
-        event.out.append(self._templated(facts, event))
-        event.out.append(b"END:VEVENT\r\n")
-        return RedactedEvent(b"".join(event.out), _shared_tzids(event.tzids))
+        if event.private is None and inherit_private:
+            if self.profile.private_events == "drop":
+                return None
+            event.busy = self.profile.private_events == "busy"
+        self._check_end(event)
+        if "DTSTAMP" not in seen:
+            out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
+        templated = self._templated(facts, event)
+        if self.calendar_statuses and b"\r\nSTATUS:" in b"\r\n" + templated:
+            out[:] = [line for line in out if not line.startswith(b"STATUS:")]  # the catalogue's wins
+        extra = self._split_periods(event, uid, templated) if event.periods else ()
+        out.append(templated)
+        out.append(b"END:VEVENT\r\n")
+        if event.problems:
+            self._problems(event, problems)
+        return RedactedEvent(b"".join(out), _shared_tzids(event.tzids), extra)
+
+    @staticmethod
+    def _problems(event: _Event, problems: list[Problem] | None) -> None:
+        if problems is not None and event.problems:
+            problems.extend(Problem(event.source, event.line, message) for message in event.problems)
+
+    def _ensure_start(self, event: _Event) -> None:
+        if not event.start_known:
+            event.start_known = True
+            event.start, event.start_zone = self._start_of(event.component, event)
+            if event.master is not None:
+                event.series_start, event.series_zone = self._start_of(event.master, event)
+
+    def _start_of(self, component: Component, event: _Event) -> tuple[When | None, str | None]:
+        """A DTSTART as it will be published, read before any line that must match its type."""
+        raw = component.dtstart
+        if raw is None:
+            return None, None
+        plain = _PLAIN_START.fullmatch(raw)
+        if plain is not None:  # the usual case, valid by its syntax: no decoding
+            when = When(plain[3].decode())
+            if plain[2] is not None or when.is_utc:
+                return (when.as_date() if plain[2] is not None else when), None
+            if plain[1] is not None:
+                return when, self.zones.resolve(event.source, plain[1].decode())
+            return when, event.calendar_tz
+        prop = component.content(b"DTSTART", raw)
+        if prop is None:
+            return None, None
+        return self._when_and_zone(repair_date(prop), event)
+
+    def _when_and_zone(self, prop: ContentLine, event: _Event) -> tuple[When | None, str | None]:
+        value_type = tzid = None
+        for key, vals in parse_params(prop.params) if prop.params else ():
+            if key == "VALUE" and value_type is None:
+                value_type = (vals[0] if vals else "").strip().upper()
+            elif key == "TZID" and tzid is None:
+                tzid = vals[0] if vals else ""
+        when = parse_when(prop.value)
+        if when is None or value_type not in (None, "DATE", "DATE-TIME"):
+            return None, None
+        if value_type == "DATE":
+            when = when.as_date()
+        if when.is_date or when.is_utc:
+            return when, None
+        if tzid is not None:
+            return when, self.zones.resolve(event.source, tzid)
+        return when, event.calendar_tz
 
     def _other_line(
         self,
@@ -305,9 +447,8 @@ class Redactor:
         rest: bytes,
         event: _Event,
         drop: frozenset[str],
-        floating: frozenset[str],
     ) -> bool:
-        """A wanted line that is not simple: decode, check, render. False: drop the event."""
+        """A wanted line that is not simple: decode, parse, write anew. False: drop the event."""
         name = _NAME_OF.get(raw_name) or raw_name.decode("ascii", "replace")
         if name in self.template_inputs:  # kept and also shown by a template
             event.inputs.setdefault(raw_name, rest)
@@ -317,23 +458,243 @@ class Redactor:
         if prop is None:
             return True
         if name == "CLASS":
-            if prop.value.strip().upper() in ("PRIVATE", "CONFIDENTIAL"):
+            # RFC 5545: an unknown CLASS value is PRIVATE; a malformed one is too.
+            private = prop.value.strip().upper() != "PUBLIC"
+            event.private = private if event.private is None else (event.private or private)
+            if private:
                 if self.profile.private_events == "drop":
                     return False
                 event.busy = self.profile.private_events == "busy"
             if name not in self.keep:
                 return True
-        if name in DATE_PROPS:
-            prop = localise(repair_date(prop), event.calendar_tz)
-        if not _value_ok(prop):
+        line = self._typed_line(prop, event)
+        if line is None:
             return True
         if name in _SLOT:
             event.seen.add(_SLOT[name])
-        if name in self.keep and name not in BASE_KEEP:
-            event.out.append(fold(f"{name}:{escape_text(self.scrub(unescape_text(prop.value)))}"))
-        else:
-            event.out.append(fold(_render_prop(prop, event.tzids, floating)))
+        event.out.append(fold(line))
         return True
+
+    def _typed_line(self, prop: ContentLine, event: _Event) -> str | None:
+        """The property parsed into its type and written anew; None (reported) if it does not
+        parse. Parameters are never copied: only those a type defines are written."""
+        name = prop.name
+        if name in DATE_PROPS:
+            self._ensure_start(event)
+            line = self._time_line(repair_date(prop), event)
+            if line is not None and name == "DTSTART" and event.start is None:
+                return None
+            return line
+        value = prop.value.strip()
+        text: str | None
+        if name in ("DTSTAMP", "LAST-MODIFIED", "CREATED"):
+            when = parse_when(value)
+            if when is None or when.is_date:
+                text = None
+            else:
+                if not when.is_utc or prop.params:
+                    event.problems.append(f"{name} is not in UTC; read as UTC")
+                text = when.utc().text
+        elif name == "DURATION":
+            duration = parse_duration(value)
+            text = format_duration(duration) if duration is not None and duration >= timedelta() else None
+            if text is not None and duration is not None:
+                event.end = (len(event.out), None, None, duration)
+        elif name == "RRULE":
+            text = self._recur(value, event)
+        elif name == "SEQUENCE":
+            text = str(int(value)) if value.isdigit() and int(value) < 2**31 else None
+        elif name in _ENUMS:
+            text = value.upper() if value.upper() in _ENUMS[name] else None
+        elif name == "CLASS":
+            text = value.upper() if value.upper() in ("PUBLIC", "CONFIDENTIAL") else "PRIVATE"
+        elif name == "PRIORITY":
+            text = str(int(value)) if value.isdigit() and int(value) <= 9 else None
+        elif name == "GEO":
+            text = _geo(value)
+        else:  # a TEXT property a profile keeps: scrubbed plain text, no parameters
+            text = escape_text(self.scrub(clean_text(unescape_text(prop.value))))
+            if not text:
+                return None
+        if text is None:
+            event.problems.append(f"{name} value does not parse; dropped")
+            return None
+        return f"{name}:{text}"
+
+    def _recur(self, value: str, event: _Event) -> str | None:
+        recur = _parsed_recur(value)
+        if recur is None:
+            return None
+        if recur.dropped:
+            event.problems.append(
+                f"RRULE parts that are not RFC 5545 parts dropped: {', '.join(sorted(set(recur.dropped)))}"
+            )
+        until = recur.parts.get("UNTIL")
+        if until is not None:
+            self._ensure_start(event)
+        if until is not None and event.start is not None:
+            fitted = until_like(When(until), event.start, event.start_zone is not None)
+            if fitted.text != until:
+                event.problems.append("RRULE UNTIL of another type than DTSTART; converted")
+                recur = recur.with_until(fitted.text)
+        return recur.text
+
+    def _time_line(self, prop: ContentLine, event: _Event) -> str | None:
+        """DTSTART, DTEND, RDATE, EXDATE or RECURRENCE-ID, typed: VALUE only DATE, DATE-TIME
+        or PERIOD (RDATE), TZID only a resolved zone, RANGE only THISANDFUTURE; values of
+        DTSTART's type; a floating time of a calendar that names its zone gets that zone."""
+        name = prop.name
+        value_type = tzid = range_ = None
+        for key, vals in parse_params(prop.params) if prop.params else ():
+            first = (vals[0] if vals else "").strip()
+            if key == "VALUE" and value_type is None:
+                value_type = first.upper()
+            elif key == "TZID" and tzid is None:
+                tzid = first
+            elif key == "RANGE" and name == "RECURRENCE-ID" and range_ is None:
+                range_ = first.upper()
+        allowed = ("DATE", "DATE-TIME", "PERIOD") if name == "RDATE" else ("DATE", "DATE-TIME")
+        if value_type is not None and value_type not in allowed:
+            event.problems.append(f"{name} with a VALUE type it cannot have; dropped")
+            return None
+        if range_ is not None and range_ != "THISANDFUTURE":
+            event.problems.append(f"{name} RANGE other than THISANDFUTURE; parameter dropped")
+            range_ = None
+        zone = None
+        if tzid is not None:
+            zone = self.zones.resolve(event.source, tzid)
+            if zone is None:
+                event.problems.append(f"{name} TZID has no usable definition; its time floats")
+        start, start_zone = event.start, event.start_zone
+        if name == "RECURRENCE-ID" and event.series_start is not None:
+            start, start_zone = event.series_start, event.series_zone
+        items: list[str] = []
+        periods = value_type == "PERIOD" or (value_type is None and name == "RDATE" and "/" in prop.value)
+        is_date = False
+        for raw in prop.value.split(",") if name in ("EXDATE", "RDATE") else (prop.value,):
+            if periods:
+                period = parse_period(raw)
+                if period is None:
+                    event.problems.append(f"{name} period does not parse; dropped")
+                    continue
+                event.periods.append((period, zone if not period.start.is_utc else None))
+                continue
+            when = parse_when(raw)
+            if when is None:
+                event.problems.append(f"{name} value does not parse; dropped")
+                if name not in {"EXDATE", "RDATE"}:
+                    return None
+                continue
+            if value_type == "DATE":
+                when = when.as_date()
+            if name != "DTSTART" and start is not None and when.is_date != start.is_date:
+                if name == "DTEND":
+                    event.problems.append("DTEND of another type than DTSTART; dropped")
+                    return None
+                event.problems.append(f"{name} of another type than DTSTART; converted")
+                if start.is_date:
+                    when = when.as_date()
+                else:
+                    when = when.with_time_of(start)
+                    zone = start_zone if not when.is_utc else None
+            is_date = when.is_date
+            items.append(when.text)
+        if not items:
+            return None
+        if is_date or items[0].endswith("Z"):
+            zone = None
+        elif zone is None and tzid is None:
+            zone = event.calendar_tz  # floating in a calendar that names its zone
+        params = ";VALUE=DATE" if is_date else ""
+        if zone is not None:
+            event.tzids.add(zone)
+            params += f";TZID={zone}"
+        if range_ is not None:
+            params += ";RANGE=THISANDFUTURE"
+        if name == "DTEND":
+            event.end = (len(event.out), When(items[0]), zone, None)
+        return f"{name}{params}:{','.join(items)}"
+
+    def _check_end(self, event: _Event) -> None:
+        """DTEND before DTSTART has no sensible reading: the end goes (a client shows the
+        start), with a report line."""
+        simple_end, simple_start = event.simple_end, event.simple_start
+        if simple_end is not None:
+            index, value, tzid = simple_end
+            if simple_start is not None:  # both copied as they were: compare their bytes
+                start_value, start_tzid = simple_start
+                if tzid == start_tzid and len(value) == len(start_value) and value < start_value:
+                    del event.out[index]
+                    event.problems.append("DTEND before DTSTART; dropped")
+                return
+            event.end = (index, When(value.decode()), tzid.decode() if tzid is not None else None, None)
+        if event.end is None or event.end[1] is None:
+            return
+        self._ensure_start(event)
+        start, end = event.start, event.end
+        if start is None or end is None or end[1] is None:
+            return
+        index, end_when, zone, _ = end
+        if end_when is None:
+            return
+        same_frame = zone == event.start_zone and len(end_when) == len(start)
+        if same_frame and end_when < start:  # canonical texts of one form sort as times
+            del event.out[index]
+            event.end = None
+            event.problems.append("DTEND before DTSTART; dropped")
+
+    def _split_periods(self, event: _Event, uid: str, templated: bytes) -> tuple[tuple[str, bytes], ...]:
+        """Period RDATEs: one as long as the event becomes a plain RDATE (what clients
+        iterate); any other becomes an event of its own, ``<UID>-P<start>``."""
+        if not event.periods:
+            return ()
+        self._ensure_start(event)
+        if event.simple_end is not None and event.end is None:
+            index, value, tzid = event.simple_end
+            event.end = (index, When(value.decode()), tzid.decode() if tzid is not None else None, None)
+        length = self._length(event)
+        plain: dict[str | None, list[str]] = {}
+        extra = []
+        stamp = next((line for line in event.out if line.startswith(b"DTSTAMP:")), b"")
+        for period, zone in event.periods:
+            if length is not None and period.length() == length:
+                plain.setdefault(zone, []).append(period.start.text)
+                continue
+            zone_param = f";TZID={zone}" if zone is not None else ""
+            if zone is not None:
+                event.tzids.add(zone)
+            own_uid = f"{uid}-P{period.start.text}"
+            lines = [
+                b"BEGIN:VEVENT\r\n",
+                fold("UID:" + escape_uid(own_uid)),
+                stamp,
+                fold(f"DTSTART{zone_param}:{period.start.text}"),
+                fold(f"DURATION:{format_duration(period.length())}"),
+                templated,
+                b"END:VEVENT\r\n",
+            ]
+            extra.append((own_uid, b"".join(lines)))
+        for zone, starts in sorted(plain.items(), key=lambda item: item[0] or ""):
+            zone_param = f";TZID={zone}" if zone is not None else ""
+            if zone is not None:
+                event.tzids.add(zone)
+            event.out.append(fold(f"RDATE{zone_param}:{','.join(starts)}"))
+        if extra:
+            event.problems.append(f"{len(extra)} RDATE period(s) of another length published as events")
+        return tuple(extra)
+
+    @staticmethod
+    def _length(event: _Event) -> timedelta | None:
+        start, end = event.start, event.end
+        if start is None:
+            return None
+        if end is None:
+            return timedelta(days=1) if start.is_date else timedelta()
+        if end[3] is not None:
+            return end[3]
+        if end[1] is not None and not start.is_date:
+            return end[1].moment() - start.moment()
+        return None
 
     def _templated(self, facts: EventFacts, event: _Event) -> bytes:
         """SUMMARY, DESCRIPTION, LOCATION and CATEGORIES as folded bytes, memoised on their raw
@@ -346,6 +707,7 @@ class Redactor:
         description_status = None
         if status_raw is None and self.status_in_description:
             description_status = self._description_status(facts, raw.get(b"DESCRIPTION"))
+        details = tuple(facts.field(name) for name in self.details) if self.details else None
         key = (
             raw.get(b"SUMMARY"),
             status_raw,
@@ -353,6 +715,7 @@ class Redactor:
             raw.get(b"LOCATION"),
             raw.get(b"DESCRIPTION") if self.uses_description else None,
             facts.categories if self.profile.categories != "drop" else None,
+            details,
         )
         cached = self._rendered.get(key)
         if cached is None:
@@ -363,7 +726,10 @@ class Redactor:
                 if status_raw is not None
                 else description_status
             )
-            lines = self._render_fields(facts, event, status)
+            lines = self._render_fields(facts, event, status, details)
+            calendar_status = self.calendar_statuses.get(status.casefold()) if status else None
+            if calendar_status is not None:
+                lines.append("STATUS:" + calendar_status)  # replaces the source's (see redact)
             cached = self._rendered[key] = b"".join(fold(line) for line in lines)
         return cached
 
@@ -375,7 +741,7 @@ class Redactor:
     @staticmethod
     def _text(facts: EventFacts, name: bytes, raw: bytes | None) -> str:
         line = facts.component.content(name, raw) if raw is not None else None
-        return unescape_text(line.value) if line is not None else ""
+        return clean_text(unescape_text(line.value)) if line is not None else ""
 
     def _summary(self, facts: EventFacts, raw: bytes | None) -> str:
         """The scrubbed summary, once per distinct raw SUMMARY line."""
@@ -386,15 +752,25 @@ class Redactor:
             summary = self._summaries[raw] = self.scrub(self._text(facts, b"SUMMARY", raw))
         return summary
 
-    def _render_fields(self, facts: EventFacts, event: _Event, status_value: str | None) -> list[str]:
+    def _render_fields(
+        self,
+        facts: EventFacts,
+        event: _Event,
+        status_value: str | None,
+        details: tuple[str | None, ...] | None,
+    ) -> list[str]:
         raw = event.inputs
         fields: dict[str, str] = {"summary": self._summary(facts, raw.get(b"SUMMARY"))}
         status = client_status(status_value, self.catalogue)
-        if status is not None:  # catalogue text is written by ops for clients: no scrub
-            fields["status"] = status.label
-            fields["status_description"] = status.description
+        if status is not None:  # whatever its origin (source or catalogue), scrubbed like all text
+            fields["status"] = self._clean(status.label)
+            fields["status_description"] = self._clean(status.description)
         categories = self._categories(facts)
         fields["subcalendars"] = ", ".join(categories)
+        if details:
+            pairs = zip(self.details, details, strict=True)
+            shown = ((name, self._clean(value)) for name, value in pairs if value)
+            fields["details"] = "\n".join(f"{name}: {value}" for name, value in shown if value)
         if self.location is not None:
             fields["location"] = self.scrub(self._text(facts, b"LOCATION", raw.get(b"LOCATION")))
         if self.uses_description:
@@ -417,14 +793,35 @@ class Redactor:
             out.append("CATEGORIES:" + ",".join(escape_text(name) for name in categories))
         return out
 
+    def _clean(self, text: str) -> str:
+        """Scrubbed, control-free text; catalogue labels repeat, so once per distinct text."""
+        if not text:
+            return ""
+        cleaned = self._cleaned.get(text)
+        if cleaned is None:
+            if len(self._cleaned) > 4096:
+                self._cleaned.clear()
+            cleaned = self._cleaned[text] = self.scrub(clean_text(text))
+        return cleaned
+
     def _categories(self, facts: EventFacts) -> list[str]:
+        """Sub-calendar names: only plain one-line names (no control character, escaped line
+        break, comma, semicolon or backslash, nothing the scrubber would touch) that fit the
+        profile's client-facing names when it has them."""
         profile = self.profile
         if profile.categories == "drop":
             return []
-        names = list(dict.fromkeys(facts.categories))
+        names = [name for name in dict.fromkeys(facts.categories) if self._plain_category(name)]
         if profile.categories == "client-facing":
             names = [name for name in names if any(p.fullmatch(name) for p in profile.client_facing)]
         return names
+
+    def _plain_category(self, name: str) -> bool:
+        if _PLAIN_CATEGORY.fullmatch(name) is None:
+            return False
+        if ("," in name or ";" in name) and name not in self.named_categories:
+            return False  # "Client: Acme, Internal: …" reads as two names to some clients
+        return self.scrub(name) == name
 
     def _description(self, text: str) -> str:
         status_prefix = self.catalogue.field.casefold() + ":"
@@ -448,80 +845,47 @@ def _shared_tzids(tzids: set[str]) -> frozenset[str]:
     return _TZID_SETS.setdefault(key, key)
 
 
-def _value_ok(prop: ContentLine) -> bool:
-    """Typed check of kept values, so that client parsers never choke on what we pass on."""
-    name = prop.name
-    value = prop.value
-    if name in ("DTSTART", "DTEND", "DTSTAMP", "LAST-MODIFIED"):
-        if prop.params and "VALUE=DATE" in prop.params.upper() and "VALUE=DATE-" not in prop.params.upper():
-            return values.DATE_SYNTAX.match(value) is not None
-        return values.WHEN_SYNTAX.match(value) is not None
-    if name in ("EXDATE", "RDATE"):
-        return values.valid_date_list(value, prop.param("VALUE") if prop.params else None)
-    if name == "RECURRENCE-ID":
-        return bool(values.recurrence_key(value))
-    if name == "DURATION":
-        return values.parse_duration(value) is not None
-    if name == "RRULE":
-        return values.valid_rrule(value)
-    if name == "SEQUENCE":
-        return value.strip().isdigit()
-    if name == "STATUS":
-        return value.strip().upper() in _STATUS_VALUES
-    if name == "TRANSP":
-        return value.strip().upper() in _TRANSP_VALUES
-    if name == "UID":
-        return bool(value.strip())
-    return True
+@lru_cache(maxsize=4096)
+def _parsed_recur(value: str) -> Recur | None:
+    """parse_recur, once per distinct rule text (feeds repeat a few rules many times); the
+    result is shared: never change its parts in place."""
+    return parse_recur(value)
 
 
-def _render_prop(prop: ContentLine, tzids: set[str], floating: frozenset[str]) -> str:
-    allowed = KEPT_PARAMS.get(prop.name)
-    if not prop.params or allowed is None:
-        return f"{prop.name}:{prop.value}"
-    kept: list[tuple[str, list[str]]] = []
-    for key, vals in parse_params(prop.params):
-        if key not in allowed or not vals:
-            continue
-        if key == "TZID":
-            tzid = vals[0].strip()  # " Europe/Berlin" names Europe/Berlin's VTIMEZONE
-            if not tzid or tzid in floating:
-                continue  # no TZID, or one nothing can define: floating time
-            tzids.add(tzid)
-            kept.append((key, [tzid]))
-        elif vals[0]:
-            kept.append((key, vals))
-    return f"{prop.name}{format_params(kept)}:{prop.value}"
+def _floating_time(simple: bytes, colon: int) -> bool:
+    """A simple time line without parameters holding floating date-times."""
+    return simple.find(b"T", colon) >= 0 and simple.find(b"Z", colon) < 0
 
 
-def localise(prop: ContentLine, calendar_tz: str | None) -> ContentLine:
-    """A floating date-time in a calendar that names its zone (X-WR-TIMEZONE, as Google and
-    others export) gets that zone as TZID, so that every subscriber sees the intended hour
-    rather than the same digits in their own zone. Dates, UTC and zoned times stay as they are."""
-    if calendar_tz is None or prop.name not in DATE_PROPS or "T" not in prop.value:
-        return prop
-    if "Z" in prop.value.upper():
-        return prop
-    if prop.params:
-        value_type = prop.param("VALUE")
-        if prop.param("TZID") is not None or (value_type is not None and value_type.upper() != "DATE-TIME"):
-            return prop
-    return prop._replace(params=prop.params + format_params([("TZID", [calendar_tz])]))
+_ENUMS = {
+    "STATUS": frozenset({"TENTATIVE", "CONFIRMED", "CANCELLED"}),
+    "TRANSP": frozenset({"OPAQUE", "TRANSPARENT"}),
+}
 
 
-def _floating_time(simple: bytes, colon: int, name: str) -> bool:
-    """A simple line (no parameters) holding floating date-times."""
-    return name in DATE_PROPS and simple.find(b"T", colon) >= 0 and simple.find(b"Z", colon) < 0
+def _geo(value: str) -> str | None:
+    """GEO: latitude;longitude as two floats in range, written anew."""
+    latitude, semi, longitude = value.partition(";")
+    try:
+        lat, lon = float(latitude), float(longitude)
+    except ValueError:
+        return None
+    if not semi or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return f"{lat:.6f};{lon:.6f}"
 
 
 def _fallback_dtstamp(facts: EventFacts) -> str:
     """A deterministic DTSTAMP for events without one: never the current time."""
     for name in ("LAST-MODIFIED", "CREATED"):
         prop = facts.component.first(name)
-        if prop is not None and prop.value.strip().endswith("Z") and values.parse_when(prop.value):
-            return prop.value.strip()
+        when = parse_when(prop.value) if prop is not None else None
+        if when is not None and when.is_utc:
+            return when.text
     return FALLBACK_DTSTAMP
 
 
 def escape_uid(uid: str) -> str:
-    return uid.replace("\n", " ").replace("\r", " ")
+    if uid.isprintable():  # the usual case: no control character, no line break
+        return uid
+    return clean_text(uid).replace("\n", " ")

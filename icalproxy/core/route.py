@@ -19,6 +19,7 @@ from icalproxy.config.model import (
     SourceMatch,
     Subcalendar,
     SummaryMatch,
+    Who,
     Window,
 )
 from icalproxy.core.facts import EventFacts
@@ -45,6 +46,15 @@ def _compile(condition: Condition, now: datetime) -> Predicate:
                 )
 
             return subcalendar
+        case Who(exact=exact, globs=globs):
+
+            def who(facts: EventFacts) -> bool:
+                names = facts.who
+                return not exact.isdisjoint(names) or any(
+                    glob.fullmatch(name) for glob in globs for name in names
+                )
+
+            return who
         case FieldMatch():
             return _field_predicate(condition)
         case SummaryMatch(regex=regex):
@@ -96,6 +106,18 @@ def _field_predicate(condition: FieldMatch) -> Predicate:
         return condition.regex is None or condition.regex.search(value[:MAX_MATCH_CHARS]) is not None
 
     return field
+
+
+def named_subcalendars(condition: Condition | None) -> frozenset[str]:
+    """Every sub-calendar name a condition spells out exactly (under any ``not`` too)."""
+    match condition:
+        case Subcalendar(exact=exact):
+            return exact
+        case AllOf(items=items) | AnyOf(items=items):
+            return frozenset().union(*(named_subcalendars(item) for item in items))
+        case Not(item=item):
+            return named_subcalendars(item)
+    return frozenset()
 
 
 def required_subcalendars(condition: Condition | None) -> frozenset[str] | None:

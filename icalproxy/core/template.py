@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 PLACEHOLDERS = frozenset(
-    {"summary", "status", "status_description", "location", "description", "subcalendars"}
+    {"summary", "status", "status_description", "location", "description", "subcalendars", "details"}
 )
 _TOKEN = re.compile(r"\\\[|\\\]|\[|\]|\{([a-z_]+)\}|[^\[\]{\\]+|.", re.DOTALL)
 

@@ -7,6 +7,7 @@ spares a time-zone database lookup per event.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -160,6 +161,147 @@ def rrule_end(rrule: str, start: datetime, limit: datetime, budget: RecurrenceBu
     except (ValueError, TypeError, OverflowError):
         return None
     return last
+
+
+def rrule_starts(rrule: str, start: datetime, until: datetime, budget: RecurrenceBudget) -> list[datetime]:
+    """The rule's occurrence starts up to ``until`` (naive wall times, as ``start``), [] when the
+    rule is unreadable. Counted like ``rrule_end``: raises RecurrenceTooCostly past the budget.
+    The shapes calendars use most (daily, weekly by weekdays, monthly by a day or the n-th
+    weekday) are stepped directly, everything else by dateutil; both give the same starts."""
+    steps = _Steps(budget)
+    simple = _simple_starts(rrule, start, until, steps)
+    if simple is not None:
+        return simple
+    from dateutil.rrule import rrule as Rule  # noqa: PLC0415
+    from dateutil.rrule import rrulestr  # noqa: PLC0415
+
+    found: list[datetime] = []
+    try:
+        rule = rrulestr(rrule, dtstart=start, cache=False)
+        if not isinstance(rule, Rule):
+            return []
+        for occurrence in _counted_iteration()(rule, steps):
+            steps.take()
+            if occurrence > until:
+                break
+            found.append(occurrence)
+    except (ValueError, TypeError, OverflowError):
+        return []
+    return found
+
+
+_WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
+_NTH_DAY = re.compile(r"([+-]?)([1-4]?)(MO|TU|WE|TH|FR|SA|SU)\Z")
+_SIMPLE_PARTS = frozenset({"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "WKST"})
+
+
+def _simple_starts(rrule: str, start: datetime, until: datetime, steps: _Steps) -> list[datetime] | None:
+    """Starts of a DAILY, WEEKLY (BYDAY weekdays) or MONTHLY (one BYMONTHDAY, or one n-th
+    weekday) rule; None for any other shape, which dateutil then expands."""
+    try:
+        fields = dict(part.split("=", 1) for part in rrule.upper().strip().split(";") if part)
+    except ValueError:
+        return None
+    if not fields.keys() <= _SIMPLE_PARTS or not all(
+        value.isdigit() for key, value in fields.items() if key in ("INTERVAL", "COUNT")
+    ):
+        return None
+    interval = int(fields.get("INTERVAL", "1"))
+    count = int(fields["COUNT"]) if "COUNT" in fields else None
+    stop = until
+    if "UNTIL" in fields:
+        end = parse_when(fields["UNTIL"].removesuffix("Z"))
+        if end is None or "COUNT" in fields:
+            return None
+        stop = min(stop, end)
+    if interval < 1 or (count is not None and count < 1):
+        return None
+    freq, byday, bymonthday = fields.get("FREQ"), fields.get("BYDAY"), fields.get("BYMONTHDAY")
+    if freq == "DAILY" and byday is None and bymonthday is None:
+        periods = _daily(start, interval)
+    elif freq == "WEEKLY" and bymonthday is None and fields.get("WKST", "MO") in _WEEKDAYS:
+        days = byday.split(",") if byday else [next(k for k, v in _WEEKDAYS.items() if v == start.weekday())]
+        if not all(day in _WEEKDAYS for day in days):
+            return None
+        wkst = _WEEKDAYS[fields.get("WKST", "MO")]
+        periods = _weekly(start, interval, [_WEEKDAYS[day] for day in days], wkst)
+    elif freq == "MONTHLY" and (byday is None or bymonthday is None) and "WKST" not in fields:
+        pick = _month_picker(start, byday, bymonthday)
+        if pick is None:
+            return None
+        periods = _monthly(start, interval, pick)
+    else:
+        return None
+    found: list[datetime] = []
+    for first, period in periods:
+        steps.take()
+        if first > stop:
+            break
+        for moment in period:
+            if moment < start:
+                continue
+            if moment > stop or (count is not None and len(found) >= count):
+                return found
+            found.append(moment)
+    return found
+
+
+_Periods = Iterator[tuple[datetime, list[datetime]]]  # (period start, its occurrence starts)
+
+
+def _daily(start: datetime, interval: int) -> _Periods:
+    moment = start
+    while True:
+        yield moment, [moment]
+        moment += timedelta(days=interval)
+
+
+def _weekly(start: datetime, interval: int, days: list[int], wkst: int) -> _Periods:
+    week = start - timedelta(days=(start.weekday() - wkst) % 7)
+    offsets = sorted({(day - wkst) % 7 for day in days})
+    while True:
+        yield week.replace(hour=0, minute=0, second=0), [week + timedelta(days=offset) for offset in offsets]
+        week += timedelta(weeks=interval)
+
+
+def _month_picker(
+    start: datetime, byday: str | None, bymonthday: str | None
+) -> Callable[[int, int], int] | None:
+    """(year, month) → the day of the occurrence in that month, 0 when it has none."""
+    if byday is None:
+        text = bymonthday if bymonthday is not None else str(start.day)
+        if not text.isdigit() or not 1 <= int(text) <= 31:
+            return None
+        wanted = int(text)
+        return lambda year, month: wanted if wanted <= _month_days(year, month) else 0
+    match = _NTH_DAY.match(byday)
+    if match is None or not match[2]:
+        return None
+    nth = int(match[2]) * (-1 if match[1] == "-" else 1)
+    weekday = _WEEKDAYS[match[3]]
+
+    def pick(year: int, month: int) -> int:
+        length = _month_days(year, month)
+        if nth > 0:
+            day = 1 + (weekday - datetime(year, month, 1).weekday()) % 7 + (nth - 1) * 7
+        else:
+            day = length - (datetime(year, month, length).weekday() - weekday) % 7 + (nth + 1) * 7
+        return day if 1 <= day <= length else 0
+
+    return pick
+
+
+def _monthly(start: datetime, interval: int, pick: Callable[[int, int], int]) -> _Periods:
+    year, month = start.year, start.month
+    while year <= 9999:
+        day = pick(year, month)
+        yield datetime(year, month, 1), ([start.replace(year=year, month=month, day=day)] if day else [])
+        month += interval
+        year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+
+
+def _month_days(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
 
 
 @cache

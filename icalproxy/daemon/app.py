@@ -19,6 +19,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
+from icalproxy.daemon.alert_state import AlertState
+from icalproxy.daemon.alerts import ConflictWatch, WebhookSender
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.push import PushManager
 from icalproxy.daemon.push_state import PushState
@@ -50,9 +52,15 @@ def create_app(
         async with aiohttp.ClientSession(
             connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False
         ) as session:
-            service = FeedService(config, StateStore(config.state_dir), fetcher(session), app[METRICS])
+            alert_state = await asyncio.to_thread(AlertState.in_state_dir, config.state_dir)
+            watch = ConflictWatch(alert_state, app[METRICS])
+            service = FeedService(
+                config, StateStore(config.state_dir), fetcher(session), app[METRICS], watch=watch
+            )
             app[SERVICE] = service
             pusher = await _start_push(app, service) if _has_push(config) else None
+            sender = WebhookSender(alert_state, lambda: service.config, session, app[METRICS], watch)
+            alerting = asyncio.create_task(sender.run())
             await service.restore()
             if pusher is not None:
                 pusher.start(service.feeds)  # start-up: mirror what is served now
@@ -73,11 +81,15 @@ def create_app(
                     loop.remove_signal_handler(signal.SIGHUP)
                     loop.remove_signal_handler(signal.SIGUSR1)
                 watcher.cancel()
+                alerting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+                with contextlib.suppress(asyncio.CancelledError):
+                    await alerting
                 scheduler.shutdown(wait=False)
                 if PUSH in app:
                     await app[PUSH].stop()
+                alert_state.close()
                 log.info("daemon_stopped")
 
     app.cleanup_ctx.append(lifecycle)

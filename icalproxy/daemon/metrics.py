@@ -32,6 +32,8 @@ class Metrics:
     push_pending: dict[str, int] = field(default_factory=dict)
     push_last_success: dict[str, float] = field(default_factory=dict)
     push_drift: Counter[str] = field(default_factory=Counter)
+    conflicts: dict[tuple[str, str], int] = field(default_factory=dict)  # (feed, kind) → count
+    alerts: Counter[str] = field(default_factory=Counter)  # webhook attempts by result
 
     def fetch(self, source: str, result: str, seconds: float) -> None:
         self.fetches[(source, result)] += 1
@@ -89,6 +91,12 @@ class Metrics:
         family("icalproxy_config_last_reload_ok", "gauge", "1 when the last config reload was applied.")
         lines.append(f"icalproxy_config_last_reload_ok {self.reload_ok}")
         self._render_push(lines, family)
+        family("icalproxy_conflicts", "gauge", "Conflicts in a feed's window by kind (overlap, travel, …).")
+        for (feed, kind), count in sorted(self.conflicts.items()):
+            lines.append(f'icalproxy_conflicts{{feed="{_esc(feed)}",kind="{kind}"}} {count}')
+        family("icalproxy_alerts_total", "counter", "Webhook alert attempts by result.")
+        for result, count in sorted(self.alerts.items()):
+            lines.append(f'icalproxy_alerts_total{{result="{result}"}} {count}')
         return "\n".join(lines) + "\n"
 
     def _render_push(self, lines: list[str], family: Callable[[str, str, str], None]) -> None:

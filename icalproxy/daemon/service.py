@@ -19,12 +19,15 @@ from typing import Any
 import structlog
 
 from icalproxy.config.model import Config
+from icalproxy.core.conflicts import find_conflicts
 from icalproxy.core.parse import ParsedSource, parse
 from icalproxy.core.pipeline import FeedOutput, render_feeds
+from icalproxy.daemon.alerts import ConflictWatch
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.state import StateStore
-from icalproxy.errors import FetchError
+from icalproxy.errors import FetchError, StateError
 from icalproxy.fetch import Fetcher, Validators
+from icalproxy.installation import installation_key
 from icalproxy.logs import mask_url
 
 log = structlog.get_logger("icalproxy.service")
@@ -82,12 +85,15 @@ class FeedService:
         fetcher: Fetcher,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
+        watch: ConflictWatch | None = None,
     ) -> None:
         self.config = config
+        self.watch = watch  # conflicts of feeds with `conflicts:`, checked after each render
         self.state = state
         self.fetcher = fetcher
         self.metrics = metrics
         self.clock = clock
+        self.uid_key = installation_key(config.state_dir)  # keys derived UIDs (see installation.py)
         self.sources: dict[str, SourceStatus] = {name: SourceStatus(name) for name in config.sources}
         self.feeds: Mapping[str, FeedVersion] = MappingProxyType({})
         self.feed_notes: dict[str, list[str]] = {}  # from each feed's last render: what ops should know
@@ -119,7 +125,7 @@ class FeedService:
             stored = await asyncio.to_thread(self.state.load_source, name)
             if stored is None:
                 continue
-            parsed = await asyncio.to_thread(parse, stored.data, name)
+            parsed = await asyncio.to_thread(parse, stored.data, name, self.uid_key)
             status = self.sources[name]
             status.parsed, status.events = parsed, parsed.vevents
             status.validators = Validators(stored.meta.get("etag"), stored.meta.get("last_modified"))
@@ -169,7 +175,7 @@ class FeedService:
                 self.metrics.fetch(name, "not_modified", time.perf_counter() - started)
                 log.info("source_not_modified", source=name)
                 return
-            parsed = await asyncio.to_thread(parse, fetched.body, name)
+            parsed = await asyncio.to_thread(parse, fetched.body, name, self.uid_key)
             if self._held_by_shrink_guard(status, parsed):
                 self.metrics.fetch(name, "held", time.perf_counter() - started)
                 return
@@ -296,6 +302,31 @@ class FeedService:
             meta = {"etag": version.etag, "last_modified": version.last_modified, "events": version.events}
             await asyncio.to_thread(self.state.save_feed, version.name, version.body, meta)
         log.info("feeds_rendered", feeds=len(result.feeds), changed=len(changed), ms=round(seconds * 1000))
+        await self._check_conflicts(result.feeds, now)
+
+    async def _check_conflicts(self, outputs: Mapping[str, FeedOutput], now: datetime) -> None:
+        """Conflicts of the rendered feeds that have ``conflicts:``, as their subscriber sees them."""
+        watch = self.watch
+        if watch is None:
+            return
+        feeds = self.config.rules.feeds
+        alert = self.config.alerts.webhook is not None
+        try:
+            for name, output in outputs.items():
+                rules = feeds[name].conflicts if name in feeds else None
+                if rules is None:
+                    continue
+                try:
+                    report = await asyncio.to_thread(find_conflicts, name, output.body, rules, now)
+                except Exception:  # a bug in the check must not stop serving feeds
+                    log.exception("conflicts_check_crashed", feed=name)
+                    continue
+                await asyncio.to_thread(watch.update, report, alert)
+            checked = {name for name, feed in feeds.items() if feed.conflicts is not None}
+            await asyncio.to_thread(watch.retain, checked)
+        except StateError as exc:
+            log.error("alert_state_failed", reason=str(exc))
+        watch.wake.set()
 
     def _install(self, outputs: Mapping[str, FeedOutput]) -> list[FeedVersion]:
         """Serve the outputs whose bytes changed; returns those new versions."""
@@ -352,6 +383,7 @@ class FeedService:
                     "etag": version.etag,
                     "last_modified": _iso(version.last_modified),
                     "notes": self.feed_notes.get(name, []),
+                    **self._conflict_summary(name),
                 }
                 if (version := self.feeds.get(name)) is not None
                 else {"ready": False}
@@ -369,7 +401,13 @@ class FeedService:
             "feeds": feeds,
             "config": {"loaded": _iso(self.config_loaded), "last_reload_error": self.config_error},
         }
+        if self.watch is not None:
+            body["alerts"] = self.watch.status(self.config.alerts.webhook is not None)
         return ready, body
+
+    def _conflict_summary(self, feed: str) -> dict[str, Any]:
+        summary = self.watch.summary(feed) if self.watch is not None else None
+        return {"conflicts": summary} if summary is not None else {}
 
 
 def _iso(moment: float | None) -> str | None:
