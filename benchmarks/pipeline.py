@@ -9,6 +9,12 @@ each contender runs in its own fresh subprocess (so peak RSS is its own):
 Times are the best of --repeat rounds inside one worker; peak RSS comes from a fresh worker
 doing the work once (VmHWM: interpreter, libraries and input bytes included); ratios are measured
 in this run.
+
+Then the same work as a user meets it, whole process, start-up included (best of --repeat
+fresh processes each, wall clock):
+  icalendar  python roundtrip.py feed.ics out.ics (the round trip above, reading and writing files)
+  icalproxy  icalproxy render --config bench.yaml --out DIR (the installed command)
+and each one's peak RSS (VmHWM, read by the process itself as it exits).
 """
 
 from __future__ import annotations
@@ -88,6 +94,79 @@ def peak_rss_mb() -> float:
 
 WORKERS = {"icalendar": worker_icalendar, "icalproxy": worker_icalproxy}
 
+# ---------------------------------------------------------------- whole process
+
+ROUNDTRIP = f"""
+import sys
+import icalendar
+
+calendar = icalendar.Calendar.from_ical(open(sys.argv[1], "rb").read())
+for event in calendar.walk("VEVENT"):
+    for name in {DROP!r}:
+        event.pop(name, None)
+    event.subcomponents.clear()
+open(sys.argv[2], "wb").write(calendar.to_ical())
+"""
+
+# Runs a script or module as __main__ and writes its own peak RSS to a file as it exits.
+MEASURE = """
+import atexit, runpy, sys
+report, kind, target = sys.argv[1:4]
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open(report, "w").write(line.split()[1])
+atexit.register(hwm)
+sys.argv = [target, *sys.argv[4:]]
+if kind == "module":
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    runpy.run_path(target, run_name="__main__")
+"""
+
+
+def whole_process(kind: str, path: Path, feeds: int, repeat: int) -> dict[str, float]:
+    folder = path.parent
+    if kind == "icalproxy":
+        names = json.loads(path.with_suffix(".names.json").read_text())[:feeds]
+        config = folder / f"{path.stem}-bench.yaml"
+        lines = [f"sources: {{teamup: {{url: {json.dumps(path.name)}, max_bytes: 200MB}}}}", "feeds:"]
+        lines += [
+            f"  f{i}: {{title: {json.dumps(name)}, where: {{subcalendar: {json.dumps(name)}}}}}"
+            for i, name in enumerate(names)
+        ]
+        config.write_text("\n".join(lines) + "\n")
+        args = [
+            "render",
+            "--config",
+            str(config),
+            "--out",
+            str(folder / f"{path.stem}-out"),
+            "--now",
+            "2026-11-25",
+        ]
+        installed = Path(sys.executable).parent / "icalproxy"
+        command = (
+            [str(installed), *args] if installed.exists() else [sys.executable, "-m", "icalproxy.cli", *args]
+        )
+        measured = ["module", "icalproxy.cli", *args]
+    else:
+        script = folder / "roundtrip.py"
+        script.write_text(ROUNDTRIP)
+        args = [str(path), str(folder / f"{path.stem}-roundtrip.ics")]
+        command = [sys.executable, str(script), *args]
+        measured = ["path", str(script), *args]
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - start)
+    report = folder / f"{path.stem}-{kind}.rss"
+    subprocess.run(
+        [sys.executable, "-c", MEASURE, str(report), *measured], check=True, stdout=subprocess.DEVNULL
+    )
+    return {"seconds": best, "peak_rss_mb": int(report.read_text()) / 1024}
+
 
 def run_worker(kind: str, path: Path, repeat: int, feeds: int) -> dict[str, float]:
     output = subprocess.run(
@@ -114,6 +193,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", default=[10000, 50000])
     parser.add_argument("--feeds", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--only", choices=("both", "in", "whole"), default="both", help="in-process, whole-process or both"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -124,8 +206,9 @@ def main() -> None:
         return
     if not GENERATOR.exists():
         sys.exit(f"{GENERATOR} not found: the benchmark needs ../shared next to the project")
+    print("in process: parse → route → redact → render, no start-up; whole: the command as a user runs it")
     print(
-        f"{'events':>7} {'MB in':>6} | {'icalendar s':>11} {'RSS MB':>7} | "
+        f"{'mode':<10} {'events':>7} {'MB in':>6} | {'icalendar s':>11} {'RSS MB':>7} | "
         f"{'icalproxy s':>11} {'RSS MB':>7} {'feeds':>5} | {'speed-up':>8} {'RSS ratio':>9}"
     )
     with tempfile.TemporaryDirectory() as folder:
@@ -150,18 +233,28 @@ def main() -> None:
             names = [entry["name"] for entry in manifest["subcalendars"]]
             path.with_suffix(".names.json").write_text(json.dumps(names))
             del manifest
-            # Time: best of --repeat rounds. Peak RSS: a fresh process doing the work once.
-            baseline = run_worker("icalendar", path, args.repeat, args.feeds)
-            ours = run_worker("icalproxy", path, args.repeat, args.feeds)
-            baseline["peak_rss_mb"] = run_worker("icalendar", path, 1, args.feeds)["peak_rss_mb"]
-            ours["peak_rss_mb"] = run_worker("icalproxy", path, 1, args.feeds)["peak_rss_mb"]
-            print(
-                f"{events:>7} {path.stat().st_size / 1e6:>6.1f} | {baseline['seconds']:>11.3f} "
-                f"{baseline['peak_rss_mb']:>7.0f} | {ours['seconds']:>11.3f} {ours['peak_rss_mb']:>7.0f} "
-                f"{ours['feeds']:>5.0f} | {baseline['seconds'] / ours['seconds']:>7.1f}x "
-                f"{baseline['peak_rss_mb'] / ours['peak_rss_mb']:>8.1f}x",
-                flush=True,
-            )
+            size = path.stat().st_size / 1e6
+            if args.only in ("both", "in"):
+                # Time: best of --repeat rounds. Peak RSS: a fresh process doing the work once.
+                baseline = run_worker("icalendar", path, args.repeat, args.feeds)
+                ours = run_worker("icalproxy", path, args.repeat, args.feeds)
+                baseline["peak_rss_mb"] = run_worker("icalendar", path, 1, args.feeds)["peak_rss_mb"]
+                ours["peak_rss_mb"] = run_worker("icalproxy", path, 1, args.feeds)["peak_rss_mb"]
+                print(_row("in process", events, size, baseline, ours, args.feeds), flush=True)
+            if args.only in ("both", "whole"):
+                theirs = whole_process("icalendar", path, args.feeds, args.repeat)
+                mine = whole_process("icalproxy", path, args.feeds, args.repeat)
+                print(_row("whole", events, size, theirs, mine, args.feeds), flush=True)
+
+
+def _row(
+    mode: str, events: int, size: float, theirs: dict[str, float], ours: dict[str, float], feeds: int
+) -> str:
+    return (
+        f"{mode:<10} {events:>7} {size:>6.1f} | {theirs['seconds']:>11.3f} {theirs['peak_rss_mb']:>7.1f} | "
+        f"{ours['seconds']:>11.3f} {ours['peak_rss_mb']:>7.1f} {feeds:>5} | "
+        f"{theirs['seconds'] / ours['seconds']:>7.1f}x {theirs['peak_rss_mb'] / ours['peak_rss_mb']:>8.1f}x"
+    )
 
 
 if __name__ == "__main__":

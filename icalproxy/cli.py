@@ -7,14 +7,11 @@ Exceptions become messages and exit codes in ``main`` only:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-
-import aiohttp
 
 from icalproxy import __version__
 from icalproxy.config.load import load_config
@@ -24,7 +21,7 @@ from icalproxy.core.conflicts import as_dict as conflict_dict
 from icalproxy.core.parse import ParsedSource
 from icalproxy.core.pipeline import parse_sources, render_feeds
 from icalproxy.errors import ConfigError, FetchError, IcalproxyError
-from icalproxy.fetch import SourceFetcher, Validators
+from icalproxy.fetch import SourceFetcher, Validators, read_file_source
 from icalproxy.installation import installation_key
 from icalproxy.storage import atomic_write, safe_child
 
@@ -58,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(preview)
     preview.add_argument("--feed", required=True, help="feed name")
     preview.add_argument("--format", choices=("agenda", "ics"), default="agenda")
-    preview.add_argument("--days", type=int, default=60, help="agenda length (default 60)")
+    preview.add_argument("--days", type=_positive_days, default=60, help="agenda length (default 60)")
     _now_arg(preview)
 
     conflicts = commands.add_parser(
@@ -88,6 +85,16 @@ def _now_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from exc
+    if not 1 <= days <= 3660:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 3660 days, not {days}")
+    return days
+
+
 def _parse_now(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
@@ -109,13 +116,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s); nothing was changed.", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s){_UNDONE.get(_command(args), '.')}", file=sys.stderr)
         return EXIT_CONFIG
     except IcalproxyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+# What a config problem stopped, said only by commands that would have changed something.
+_UNDONE = {
+    "render": "; nothing was written.",
+    "serve": "; the daemon was not started.",
+    "token new": "; nothing was changed.",
+    "token revoke": "; nothing was changed.",
+    "accept-shrink": "; nothing was changed.",
+}
+
+
+def _command(args: argparse.Namespace) -> str:
+    action = getattr(args, "token_command", None)
+    return f"{args.command} {action}" if action else str(args.command)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -143,14 +165,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     snapshots, errors = pull_once(config)
     for error in errors:
         print(f"source {error}", file=sys.stderr)
-    for parsed in parse_sources(snapshots).values():
+    parsed_sources = parse_sources(snapshots)
+    for parsed in parsed_sources.values():
         print(
             f"source {parsed.source}: {parsed.vevents} VEVENT(s), {len(parsed.series)} UID(s), "
             f"{len(parsed.problems)} problem(s)"
         )
         for problem in parsed.problems[:20]:
             print(f"  {problem}")
+    print_unmatched(config, parsed_sources, utc_now())
     return EXIT_FAILED if errors else EXIT_OK
+
+
+def print_unmatched(config: Config, parsed: dict[str, ParsedSource], now: datetime) -> int:
+    """Rules that match nothing (a typo, a case mismatch): warnings, with "did you mean"."""
+    report = render_feeds(parsed, config.rules, now).report
+    count = 0
+    for name, feed in config.rules.feeds.items():
+        feed_report = report.feeds.get(name)
+        if feed_report is None or not feed_report.unmatched:
+            continue
+        for note in feed_report.notes[-feed_report.unmatched :]:  # report_unmatched adds them last
+            text = feed_report.details.get(note, note)
+            print(f"{feed.line}: warning: feed {name}: {text}", file=sys.stderr)
+            count += 1
+    return count
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -165,8 +204,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     result = render_feeds(parse_sources(snapshots, key), config.rules, args.now or utc_now(), args.feed)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    for name, feed in sorted(result.feeds.items()):
-        atomic_write(safe_child(out, name, ".ics"), feed.body, mode=0o644)
+    for name, feed in sorted(result.feeds.items()):  # atomic for readers; a rerun redoes it all
+        atomic_write(safe_child(out, name, ".ics"), feed.body, mode=0o644, durable=False)
     for line in result.report.summary_lines():
         print(line)
     print(f"wrote {len(result.feeds)} feed(s) to {out}")
@@ -289,26 +328,41 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
 
 
 def pull_once(config: Config, only: Sequence[str] | None = None) -> tuple[dict[str, bytes], list[FetchError]]:
-    """Fetch every source once (no state, no conditional GET). Failures are returned."""
+    """Fetch every source once (no state, no conditional GET). Failures are returned.
+    Files are read directly; asyncio and aiohttp start only when an http(s) source is wanted."""
+    wanted = [source for name, source in config.sources.items() if only is None or name in only]
+    snapshots: dict[str, bytes] = {}
+    errors: list[FetchError] = []
+    for source in wanted:
+        if source.is_file:
+            try:
+                body = read_file_source(source, Validators()).body
+            except FetchError as exc:
+                errors.append(exc)
+                continue
+            if body is not None:
+                snapshots[source.name] = body
+    remote = [source for source in wanted if not source.is_file]
+    if not remote:
+        return snapshots, errors
+    import asyncio  # noqa: PLC0415
 
-    async def run() -> tuple[dict[str, bytes], list[FetchError]]:
-        snapshots: dict[str, bytes] = {}
-        errors: list[FetchError] = []
+    import aiohttp  # noqa: PLC0415
+
+    async def run() -> None:
         async with aiohttp.ClientSession() as session:
             fetcher = SourceFetcher(session)
-            for name, source in config.sources.items():
-                if only is not None and name not in only:
-                    continue
+            for source in remote:
                 try:
                     fetched = await fetcher.fetch(source, Validators())
                 except FetchError as exc:
                     errors.append(exc)
                     continue
                 if fetched.body is not None:
-                    snapshots[name] = fetched.body
-        return snapshots, errors
+                    snapshots[source.name] = fetched.body
 
-    return asyncio.run(run())
+    asyncio.run(run())
+    return {name: snapshots[name] for name in config.sources if name in snapshots}, errors
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ IcalproxyError
 │   └── NotCalendarError   a body came back but it is not iCalendar (HTML, empty…)
 ├── StateError         state on disk unreadable or unwritable
 ├── PushError          a CalDAV push target refused or could not be reached (target, status)
+├── ListenError        the daemon cannot listen where it was told (port in use, unknown host)
 └── TokenError         unknown feed or token id in token management
 """
 
@@ -35,6 +36,10 @@ class NotCalendarError(FetchError):
 
 
 class StateError(IcalproxyError):
+    pass
+
+
+class ListenError(IcalproxyError):
     pass
 
 

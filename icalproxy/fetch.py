@@ -9,19 +9,21 @@ truncated download is an error, never an empty calendar.
 
 from __future__ import annotations
 
-import asyncio
+import os
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-import aiohttp
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 from icalproxy import __version__
 from icalproxy.config.model import Source
 from icalproxy.core.lines import first_invalid_utf8
 from icalproxy.errors import FetchError, NotCalendarError
+
+if TYPE_CHECKING:  # aiohttp is imported only when an http(s) source is pulled: `render` of
+    import aiohttp  # file sources starts without the HTTP stack (see tests/test_startup.py)
 
 USER_AGENT = f"icalproxy/{__version__} (calendar feed proxy)"
 MAX_REDIRECTS = 5
@@ -56,9 +58,11 @@ Sleep = Callable[[float], Awaitable[None]]
 class SourceFetcher:
     """The real fetcher. ``session`` is owned by the caller (the app's cleanup context)."""
 
-    def __init__(self, session: aiohttp.ClientSession, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, session: aiohttp.ClientSession, sleep: Sleep | None = None) -> None:
+        import asyncio  # noqa: PLC0415  (only pulling over http needs the event loop)
+
         self.session = session
-        self.sleep = sleep
+        self.sleep = sleep or asyncio.sleep
 
     async def fetch(self, source: Source, validators: Validators) -> Fetched:
         if source.is_file:
@@ -76,6 +80,8 @@ class SourceFetcher:
             await self.sleep(delay * (0.5 + random.random()))  # full jitter around the delay
 
     async def _fetch_http(self, source: Source, validators: Validators) -> Fetched:
+        import aiohttp  # noqa: PLC0415  (see the import at the top)
+
         headers = {"User-Agent": USER_AGENT, "Accept": "text/calendar, */*;q=0.5"}
         headers.update(source.headers)
         if validators.etag:
@@ -103,9 +109,47 @@ class SourceFetcher:
         except aiohttp.ClientResponseError as exc:
             raise FetchError(source.name, f"bad response: {exc.message}", status=exc.status) from exc
         except aiohttp.ClientError as exc:
-            raise FetchError(source.name, f"connection failed: {type(exc).__name__}") from exc
+            raise FetchError(source.name, connection_problem(source.url, exc)) from exc
+        except (UnicodeError, ValueError) as exc:  # yarl/idna: a host that cannot be encoded
+            raise FetchError(source.name, f"invalid host {_host(source.url)!r} in the URL") from exc
         check_calendar(source.name, body)
         return Fetched(body, found)
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+
+
+def connection_problem(url: str, exc: aiohttp.ClientError) -> str:
+    """What failed, with the host and the reason; never the URL (its path holds the link key)."""
+    import aiohttp  # noqa: PLC0415
+
+    host = _host(url)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate of {host} rejected: {exc.certificate_error}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve host {host}: {_os_reason(exc.os_error)}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port}: {_os_reason(exc.os_error)}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"{host} closed the connection before answering"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return f"the body from {host} broke off (incomplete or badly encoded transfer)"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return f"invalid URL for host {host} (a redirect to a non-http(s) or malformed address?)"
+    if isinstance(exc, aiohttp.ClientOSError):
+        return f"connection to {host} failed: {_os_reason(exc)}"
+    return f"connection to {host} failed: {type(exc).__name__}"
+
+
+def _os_reason(error: OSError) -> str:
+    # asyncio's strerror is "Connect call failed (addr)"; the errno's own text says why.
+    known = os.strerror(error.errno) if isinstance(error.errno, int) and error.errno > 0 else ""
+    reason = known or error.strerror or type(error).__name__
+    return reason[:1].lower() + reason[1:]
 
 
 async def _read_limited(response: aiohttp.ClientResponse, source: Source) -> bytes:
@@ -130,7 +174,9 @@ def read_file_source(source: Source, validators: Validators) -> Fetched:
             raise FetchError(source.name, f"file of {stat.st_size} bytes is over the limit", status=413)
         body = path.read_bytes()
     except FileNotFoundError as exc:
-        raise FetchError(source.name, "file not found", status=404) from exc
+        written = f" {source.written!r}" if source.written else ""
+        where = f" (url at {source.where}; looked for {path})" if source.where else f" ({path})"
+        raise FetchError(source.name, f"file not found:{written}{where}", status=404) from exc
     except OSError as exc:
         raise FetchError(source.name, f"cannot read file: {exc.strerror}", status=403) from exc
     check_calendar(source.name, body)

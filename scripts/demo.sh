@@ -13,7 +13,9 @@ fi
 .venv/bin/icalproxy check --config config.example.yaml
 echo
 echo "Subscribe URL for client 'acme' (open it in a calendar app, or curl it from a second terminal):"
-.venv/bin/icalproxy token new --config config.example.yaml acme --label "quick start" 2>/dev/null | sed -n '2,3p'
+# --replace revokes the token an earlier run printed: running this again leaves one active token.
+.venv/bin/icalproxy token new --config config.example.yaml acme --label "quick start" --replace 2>/dev/null | sed -n '2,3p'
 echo
-echo "Serving on http://127.0.0.1:8080 (Ctrl-C to stop); health: /healthz /readyz /metrics"
+echo "In another shell, 'source .venv/bin/activate' puts icalproxy on PATH (or call .venv/bin/icalproxy)."
+echo "Serving on http://127.0.0.1:8080 (Ctrl-C to stop); ops: http://127.0.0.1:9090/readyz and /metrics"
 exec .venv/bin/icalproxy serve --config config.example.yaml --log-format console

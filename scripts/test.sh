@@ -17,6 +17,30 @@ if [ -x ../shared/tools/feedcheck/setup.sh ] || [ -f ../shared/tools/feedcheck/s
     echo "feedcheck setup failed: real-client tests will skip" >&2
   fi
 fi
+# The README's production guide is run too (tests/test_production.py): nginx in front of the
+# daemon over TLS (openssl makes the certificate) and its systemd unit (systemd-analyze).
+wanted=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || wanted+=(nginx-light)
+command -v openssl >/dev/null || wanted+=(openssl)
+command -v systemd-analyze >/dev/null || wanted+=(systemd)
+if [ ${#wanted[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends "${wanted[@]}" >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends "${wanted[@]}" >/dev/null 2>&1; } ||
+    echo "could not install ${wanted[*]}: the production-guide tests will skip (or fail in CI)" >&2
+fi
+# PostgreSQL for the store's contract and replica tests (a private cluster per run, see
+# tests/postgres.py). Installed from Debian when we can; otherwise those tests skip (fail in CI).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; then
+      if [ -n "${CI:-}" ]; then echo "postgresql install failed" >&2; exit 1; fi
+      echo "postgresql install failed: PostgreSQL store tests will skip" >&2
+    fi
+  else
+    echo "PostgreSQL is not installed (apt-get install postgresql): its store tests will skip" >&2
+  fi
+fi
 .venv/bin/ruff check icalproxy tests benchmarks
 .venv/bin/mypy   # strict, on the pure core and the config (see pyproject.toml)
 .venv/bin/python -m pytest "$@"

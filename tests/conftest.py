@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from tests.harness import Upstream
+from tests.postgres import PgServer
 
 # CI explores the same examples on every run, so a red main is reproducible; local runs keep
 # drawing fresh examples (and keep failures in .hypothesis/ until they are fixed).
@@ -29,3 +31,20 @@ def upstream() -> Iterator[Upstream]:
     server = Upstream().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One private PostgreSQL server for the session (see tests/postgres.py)."""
+    server = PgServer()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The ``store:`` value of each backend, on an empty store of its own."""
+    if request.param == "sqlite":
+        return "sqlite"
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.url(server.new_database())

@@ -189,6 +189,8 @@ class Daemon:
         self.config = config
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.ops_port = free_port()
+        self.ops = f"http://127.0.0.1:{self.ops_port}"  # /readyz and /metrics live here
         self.log_path = workdir / f"daemon-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -205,6 +207,8 @@ class Daemon:
                 str(self.config),
                 "--listen",
                 f"127.0.0.1:{self.port}",
+                "--ops-listen",
+                f"127.0.0.1:{self.ops_port}",
                 "--log-format",
                 "json",
             ],
@@ -230,8 +234,11 @@ class Daemon:
             return False
 
     def ready(self) -> tuple[int, dict]:
-        status, _, body = http(self.base + "/readyz")
+        status, _, body = http(self.ops + "/readyz")
         return status, json.loads(body)
+
+    def metrics(self) -> str:
+        return http(self.ops + "/metrics")[2].decode()
 
     def send(self, sig: signal.Signals) -> None:
         assert self.process is not None
@@ -274,6 +281,24 @@ def wait_until(check: Callable[[], bool], timeout: float = 15, what: str = "cond
     raise AssertionError(f"timed out waiting for {what}")
 
 
+ACME_FEED = "  acme: {title: Acme, from: [jobs], where: {subcalendar: 'Client: Acme Corp'}}\n"
+MUELLER_FEED = "  mueller: {title: Müller, from: [jobs], where: {subcalendar: 'Client: Bäckerei Müller'}}\n"
+
+
+def daemon_config(
+    folder: Path, upstream: Upstream, *, feeds: str = ACME_FEED, server: str = "{}", source: str = "every: 1h"
+) -> Path:
+    """``folder/config.yaml`` with ``rules/feeds.yaml``: one source ``jobs`` on the upstream."""
+    (folder / "rules").mkdir(exist_ok=True)
+    (folder / "rules" / "feeds.yaml").write_text("feeds:\n" + feeds)
+    config = folder / "config.yaml"
+    config.write_text(
+        f"state_dir: state\nrules: rules\nserver: {server}\n"
+        f"sources:\n  jobs: {{url: '{upstream.url}', {source}}}\n"
+    )
+    return config
+
+
 def create_token(config: Path, feed: str, label: str = "") -> str:
     result = subprocess.run(
         [
@@ -296,3 +321,37 @@ def create_token(config: Path, feed: str, label: str = "") -> str:
     )
     url = result.stdout.splitlines()[1].strip()
     return url.rsplit("/", 1)[1].removesuffix(".ics")
+
+
+def run_cli(config: Path, *args: str) -> str:
+    """``icalproxy ARGS… --config CONFIG`` in a subprocess; its output (it must succeed)."""
+    command = [sys.executable, "-m", "icalproxy.cli", *args, "--config", str(config)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def store_problems(state_dir: Path) -> list[str]:
+    """What is wrong in a SQLite state store, read as a second process would: SQLite's own
+    integrity check, then every stored body against its checksum. Empty when all is whole."""
+    import hashlib
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(state_dir / "icalproxy.db", timeout=30)) as db:
+        problems = [row[0] for row in db.execute("PRAGMA integrity_check") if row[0] != "ok"]
+        for table, key in (("sources", "name"), ("feed_versions", "feed || ':' || version")):
+            for name, body, digest in db.execute(f"SELECT {key}, body, sha256 FROM {table}"):
+                if hashlib.sha256(body).hexdigest() != digest:
+                    problems.append(f"{table} {name}: checksum mismatch")
+    return problems
+
+
+def stored_feed(state_dir: Path, feed: str) -> tuple[int, bytes] | None:
+    """(version, body) of the newest stored version of a feed, or None."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(state_dir / "icalproxy.db", timeout=30)) as db:
+        row = db.execute(
+            "SELECT version, body FROM feed_versions WHERE feed = ? ORDER BY version DESC LIMIT 1", (feed,)
+        ).fetchone()
+    return (int(row[0]), bytes(row[1])) if row else None

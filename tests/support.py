@@ -51,6 +51,11 @@ def feedcheck_module() -> ModuleType:
 
 def structure_problems(data: bytes) -> list[str]:
     """feedcheck's RFC structure checks, run in-process; an empty list means all passed."""
+    return structure_report(data)[0]
+
+
+def structure_report(data: bytes) -> tuple[list[str], int]:
+    """feedcheck's RFC structure checks, in-process: the failures and the VEVENT count."""
     tool = feedcheck_module()
     failures: list[str] = []
 
@@ -62,8 +67,8 @@ def structure_problems(data: bytes) -> list[str]:
             self.failed += 1
             failures.append(f"{name}: {reason}")
 
-    tool.structure_checks(data, Collect())
-    return failures
+    _, events = tool.structure_checks(data, Collect())
+    return failures, events
 
 
 def unfolded(data: bytes) -> str:

@@ -68,7 +68,7 @@ def test_render_writes_every_feed_atomically(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "acme.ics").read_bytes() == golden.read_bytes()
     data = json.loads(report.read_text())
     assert data["feeds"]["acme"]["events_out"] == 7
-    assert "feed acme: 10 in, 7 out" in result.stdout
+    assert "feed acme: 10 series in, 6 series out (7 VEVENTs)" in result.stdout
 
 
 def test_render_one_feed_and_unknown_feed(tmp_path: Path) -> None:

@@ -138,7 +138,7 @@ def test_alerts_survive_outage_and_restart_and_are_never_repeated(
         wait_until(lambda: _ready_conflicts(first)["count"] == 2, what="two conflicts in /readyz")
         wait_until(lambda: receiver.attempts >= 3, timeout=30, what="retried deliveries")
         ids = set(_ready_conflicts(first)["ids"])
-        _, _, metrics = http(first.base + "/metrics")
+        _, _, metrics = http(first.ops + "/metrics")
         assert 'icalproxy_conflicts{feed="sam",kind="overlap"} 2' in metrics.decode()
         assert 'icalproxy_alerts_total{result="failed"}' in metrics.decode()
         readiness = first.ready()[1]
@@ -172,7 +172,7 @@ def test_alerts_survive_outage_and_restart_and_are_never_repeated(
         assert resolved["event"] == "resolved"
         assert {job["uid"] for job in resolved["jobs"]} == {"D3", "D4"}
         assert _ready_conflicts(second)["count"] == 1
-        _, _, metrics = http(second.base + "/metrics")
+        _, _, metrics = http(second.ops + "/metrics")
         assert 'icalproxy_conflicts{feed="sam",kind="overlap"} 1' in metrics.decode()
     finally:
         second.stop()

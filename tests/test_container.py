@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import free_port, http, wait_until
+from tests.harness import free_port, http, stored_feed, wait_until
 from tests.support import ROOT
 
 
@@ -37,12 +37,13 @@ def test_dockerfile_essentials() -> None:
     assert user and user[-1] not in ("root", "0")
     assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN")
     assert ("VOLUME", '["/var/lib/icalproxy"]') in steps
-    assert ("EXPOSE", "8080") in steps
+    assert ("EXPOSE", "8080 9090") in steps
     healthcheck = next(rest for keyword, rest in steps if keyword == "HEALTHCHECK")
     assert "/healthz" in healthcheck
     assert json.loads(next(rest for keyword, rest in steps if keyword == "ENTRYPOINT")) == ["icalproxy"]
     command = json.loads(next(rest for keyword, rest in steps if keyword == "CMD"))
     assert command[:3] == ["serve", "--config", "/etc/icalproxy/config.yaml"]
+    assert command[command.index("--ops-listen") + 1] == "0.0.0.0:9090"  # published on loopback
     for keyword, rest in steps:
         if keyword == "COPY":
             for source in shlex.split(rest)[:-1]:
@@ -65,10 +66,13 @@ def test_install_and_start_steps_in_a_fresh_venv(tmp_path: Path) -> None:
     shutil.copy(ROOT / "config.example.yaml", etc / "config.yaml")
     shutil.copytree(ROOT / "rules", etc / "rules")
     shutil.copytree(ROOT / "fixtures", etc / "fixtures")
-    port = free_port()
+    port, ops_port = free_port(), free_port()
     command = json.loads(next(rest for keyword, rest in instructions() if keyword == "CMD"))
     command = [
-        c.replace("/etc/icalproxy", str(etc)).replace("0.0.0.0:8080", f"127.0.0.1:{port}") for c in command
+        c.replace("/etc/icalproxy", str(etc))
+        .replace("0.0.0.0:8080", f"127.0.0.1:{port}")
+        .replace("0.0.0.0:9090", f"127.0.0.1:{ops_port}")
+        for c in command
     ]
     env = {**os.environ, "ICALPROXY_STATE_DIR": str(tmp_path / "state")}
     process = subprocess.Popen(
@@ -79,13 +83,14 @@ def test_install_and_start_steps_in_a_fresh_venv(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: _get(f"http://127.0.0.1:{port}/readyz") == 200, timeout=60, what="ready")
+        wait_until(lambda: _get(f"http://127.0.0.1:{ops_port}/readyz") == 200, timeout=60, what="ready")
+        assert _get(f"http://127.0.0.1:{port}/readyz") == 404  # not on the public port
         healthcheck = next(rest for keyword, rest in instructions() if keyword == "HEALTHCHECK")
         probe = json.loads(healthcheck[healthcheck.index("CMD") + 3 :].strip())
         probe = [part.replace("8080", str(port)) for part in probe]
         probe[0] = str(python)
         assert subprocess.run(probe, timeout=30).returncode == 0
-        assert (tmp_path / "state" / "feeds" / "acme.state").exists()
+        wait_until(lambda: stored_feed(tmp_path / "state", "acme") is not None, what="feed stored")
     finally:
         process.terminate()
         assert process.wait(20) == 0

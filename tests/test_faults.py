@@ -13,8 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from icalproxy.daemon.state import decode_state
-from tests.harness import Daemon, Upstream, create_token, free_port, http, wait_until
+from tests.harness import (
+    Daemon,
+    Upstream,
+    create_token,
+    free_port,
+    http,
+    store_problems,
+    stored_feed,
+    wait_until,
+)
 from tests.support import FIXTURES, generated_feed
 
 JOBS = (FIXTURES / "teamup-jobs.ics").read_bytes()
@@ -49,18 +57,14 @@ def last_error(daemon: Daemon) -> str:
 
 
 def state_files_are_whole(folder: Path) -> list[str]:
-    broken = []
-    for path in sorted((folder / "state").rglob("*.state")):
-        if decode_state(path.read_bytes()) is None:
-            broken.append(path.name)
-    return broken
+    return store_problems(folder / "state")
 
 
 # The upstream's misbehaviour → what /readyz must say, and the fetch result /metrics must count.
 FAULTS = {
     "500": ("HTTP 500", "error"),
     "503": ("HTTP 503", "error"),
-    "refuse": ("connection failed", "error"),
+    "refuse": ("cannot connect to 127.0.0.1:", "error"),  # host and reason, not a class name
     "timeout": ("timed out", "error"),
     "trickle": ("timed out", "error"),
     "huge": ("over the limit", "error"),  # 50 MB against max_bytes 5MB
@@ -84,9 +88,8 @@ def test_fault(mode: str, upstream: Upstream, tmp_path: Path) -> None:
     try:
         url = f"{daemon.base}/feed/{token}.ics"
         good = http(url)
-        state_file = tmp_path / "state" / "feeds" / "acme.state"
-        wait_until(lambda: state_file.exists() and decode_state(state_file.read_bytes()) is not None)
-        stored = state_file.read_bytes()
+        wait_until(lambda: stored_feed(tmp_path / "state", "acme") is not None, what="feed stored")
+        stored = stored_feed(tmp_path / "state", "acme")
         if mode == "refuse":  # the upstream's address stops answering: nothing listens there
             write_config(tmp_path, f"http://127.0.0.1:{free_port()}/feed/SECRETKEY/0.ics")
             daemon.send(signal.SIGHUP)
@@ -101,10 +104,10 @@ def test_fault(mode: str, upstream: Upstream, tmp_path: Path) -> None:
         assert (again[1]["ETag"], again[1]["Last-Modified"]) == (good[1]["ETag"], good[1]["Last-Modified"])
         status, ready = daemon.ready()
         assert status == 200 and ready["feeds"]["acme"]["ready"] is True
-        metrics = http(daemon.base + "/metrics")[2].decode()
+        metrics = daemon.metrics()
         assert re.search(rf'icalproxy_fetches_total\{{source="jobs",result="{counted}"\}} [1-9]', metrics)
         assert state_files_are_whole(tmp_path) == []
-        assert state_file.read_bytes() == stored
+        assert stored_feed(tmp_path / "state", "acme") == stored
 
         if mode == "refuse":
             write_config(tmp_path, upstream.url)
@@ -123,7 +126,7 @@ def test_fault(mode: str, upstream: Upstream, tmp_path: Path) -> None:
 
 
 def _reloaded(daemon: Daemon) -> bool:
-    return 'icalproxy_config_reloads_total{result="ok"} 1' in http(daemon.base + "/metrics")[2].decode()
+    return 'icalproxy_config_reloads_total{result="ok"} 1' in daemon.metrics()
 
 
 def test_alternating_good_and_bad_upstream(upstream: Upstream, tmp_path: Path) -> None:

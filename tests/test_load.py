@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from icalproxy.core.lines import unescape_text
-from icalproxy.daemon.tokens import TokenStore
-from tests.harness import Daemon, Upstream, http, wait_until
+from icalproxy.daemon.store import open_sql_store
+from tests.harness import Daemon, Upstream, wait_until
 from tests.support import generated_feed
 
 pytestmark = pytest.mark.slow
@@ -53,9 +53,9 @@ def test_load_while_upstream_flaps_and_rules_reload(tmp_path: Path) -> None:
         f"  jobs: {{url: '{upstream.url}', every: 1h, timeout: 1, retries: 0,"
         " shrink_guard: {max_loss: 0.9, confirm_pulls: 2}}\n"
     )
-    store = TokenStore.in_state_dir(tmp_path / "state")
-    (tmp_path / "state").mkdir()
-    tokens = [store.create(f"f{i}", "load")[1] for i in range(len(names))]
+    store = open_sql_store("sqlite", tmp_path / "state")
+    tokens = [store.create_token(f"f{i}", "load")[1] for i in range(len(names))]
+    store.close()
     daemon = Daemon(config, tmp_path).start()
     stop = threading.Event()
 
@@ -85,7 +85,7 @@ def test_load_while_upstream_flaps_and_rules_reload(tmp_path: Path) -> None:
         statuses, wrong, served, second_reload_seen = asyncio.run(_hammer(daemon.base, pairs))
         seconds = time.monotonic() - started
         wait_until(lambda: daemon.log().count('"event": "config_reloaded"') >= 2, what="both reloads logged")
-        metrics = http(daemon.base + "/metrics")[2].decode()
+        metrics = daemon.metrics()
     finally:
         stop.set()
         thread.join(10)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from icalproxy.core.split import split_feed
-from tests.harness import Daemon, http, wait_until
+from tests.harness import Daemon, create_token, http, wait_until
 from tests.push_servers import KINDS, PASSWORD, USER, CalDAVServer
 from tests.support import generated_feed
 from tests.test_push_contract import OWN_EVENT
@@ -69,6 +69,7 @@ def test_kill_9_mid_sync_then_restart_leaves_no_duplicates_and_no_losses(
     finally:
         daemon.stop()
     expected = stored_rows(tmp_path / "state")
+    token = create_token(config, "tech")
     restarted = Daemon(config, tmp_path).start()
     try:
         wait_until(
@@ -81,13 +82,12 @@ def test_kill_9_mid_sync_then_restart_leaves_no_duplicates_and_no_losses(
         )
         status = push_status(restarted)
         assert status["last_error"] is None and status["url"] == server.url
-        metrics = http(restarted.base + "/metrics")[2].decode()
+        metrics = restarted.metrics()
         assert 'icalproxy_push_pending{target="tech#0"} 0' in metrics
         assert 'icalproxy_push_requests_total{target="tech#0",method="PUT",status="201"}' in metrics
+        resources = split_feed(_served(restarted, token))
     finally:
         restarted.stop()
-    body = _rendered(tmp_path)
-    resources = split_feed(body)
     objects = server.objects()
     uids = []
     for _, data in objects.values():
@@ -98,13 +98,11 @@ def test_kill_9_mid_sync_then_restart_leaves_no_duplicates_and_no_losses(
     assert expected < len(resources)  # the kill really came mid-sync
 
 
-def _rendered(folder: Path) -> bytes:
-    """The feed as the daemon served it (its stored last version)."""
-    from icalproxy.daemon.state import StateStore
-
-    stored = StateStore(folder / "state").load_feed("tech")
-    assert stored is not None
-    return stored.data
+def _served(daemon: Daemon, token: str) -> bytes:
+    """The feed as the daemon serves it."""
+    status, _, body = http(f"{daemon.base}/feed/{token}.ics")
+    assert status == 200, status
+    return body
 
 
 def test_wrong_password_shows_in_readyz_and_logs_without_the_password(
@@ -115,12 +113,12 @@ def test_wrong_password_shows_in_readyz_and_logs_without_the_password(
     daemon = Daemon(write_config(tmp_path, server, 20), tmp_path).start()
     try:
         wait_until(lambda: push_status(daemon).get("last_error") is not None, timeout=30, what="push error")
-        status, _, raw = http(daemon.base + "/readyz")
+        status, _, raw = http(daemon.ops + "/readyz")
         assert status == 200  # feeds are served: a failing push target does not make them unready
         report = json.loads(raw)["push"]["tech#0"]
         assert "authentication failed" in report["last_error"]
         assert report["consecutive_failures"] >= 1 and report["next_attempt"] is not None
-        metrics = http(daemon.base + "/metrics")[2].decode()
+        metrics = daemon.metrics()
     finally:
         daemon.stop()
     failures = [event for event in daemon.events() if event.get("event") == "push_failed"]
@@ -136,12 +134,13 @@ def test_a_push_target_added_by_a_reload_starts_syncing(
     config = write_config(tmp_path, server, 20)
     with_push = config.read_text()
     config.write_text(with_push.split("    push:\n")[0])
+    token = create_token(config, "tech")
     daemon = Daemon(config, tmp_path).start()
     try:
         assert "push" not in daemon.ready()[1]
         config.write_text(with_push)
         wait_until(lambda: push_status(daemon).get("pending_changes") == 0, timeout=30, what="first push")
+        resources = split_feed(_served(daemon, token))
     finally:
         daemon.stop()
-    resources = split_feed(_rendered(tmp_path))
     assert len(server.objects()) == len(resources)

@@ -8,29 +8,36 @@ from pathlib import Path
 
 import pytest
 
-from icalproxy.daemon.tokens import TokenStore, hash_token
+from icalproxy.daemon.store import Store, hash_token, open_sql_store
+from icalproxy.daemon.tokens import TokenIndex
 from icalproxy.storage import safe_child
 
 
 def test_tokens_are_long_random_and_stored_hashed(tmp_path: Path) -> None:
-    store = TokenStore(tmp_path / "tokens.json")
-    record, token = store.create("acme", "Alice")
+    store = open_sql_store("sqlite", tmp_path)
+    record, token = store.create_token("acme", "Alice")
     assert len(token) >= 43  # 256 bits in URL-safe base64
     assert record.sha256 == hash_token(token)
-    text = (tmp_path / "tokens.json").read_text()
-    assert token not in text and record.sha256 in text
-    assert store.lookup(token) == ("valid", "acme")
-    assert store.lookup(token[:-1] + ("A" if token[-1] != "A" else "B")) == ("unknown", None)
-    store.revoke(record.id)
-    assert TokenStore(tmp_path / "tokens.json").lookup(token) == ("revoked", "acme")
+    store.close()
+    data = (tmp_path / "icalproxy.db").read_bytes()
+    assert token.encode() not in data and record.sha256.encode() in data
+    store = open_sql_store("sqlite", tmp_path)
+    assert store.lookup_token(token) == ("valid", "acme")
+    assert store.lookup_token(token[:-1] + ("A" if token[-1] != "A" else "B")) == ("unknown", None)
+    store.revoke_token(record.id)
+    store.close()
+    again = open_sql_store("sqlite", tmp_path)
+    assert again.lookup_token(token) == ("revoked", "acme")
+    again.close()
 
 
 def test_lookup_timing_is_the_same_for_valid_revoked_and_unknown(tmp_path: Path) -> None:
-    store = TokenStore(tmp_path / "tokens.json")
-    tokens = [store.create(f"feed{i % 50}", "")[1] for i in range(200)]
-    revoked_record, revoked = store.create("feed1", "")
-    store.revoke(revoked_record.id)
-    store.refresh()
+    sql = open_sql_store("sqlite", tmp_path)
+    tokens = [sql.create_token(f"feed{i % 50}", "")[1] for i in range(200)]
+    revoked_record, revoked = sql.create_token("feed1", "")
+    sql.revoke_token(revoked_record.id)
+    store = TokenIndex(Store(sql))
+    store.load(sql.tokens(), sql.tokens_generation())
     valid = tokens[17]
     unknown = "x" * len(valid)
     samples: dict[str, list[float]] = {"valid": [], "revoked": [], "unknown": []}
@@ -38,10 +45,11 @@ def test_lookup_timing_is_the_same_for_valid_revoked_and_unknown(tmp_path: Path)
         for name, token in (("valid", valid), ("revoked", revoked), ("unknown", unknown)):
             started = time.perf_counter_ns()
             for _ in range(500):
-                store.lookup(token)
+                store.lookup_loaded(token)
             samples[name].append((time.perf_counter_ns() - started) / 500)
     medians = {name: statistics.median(values) for name, values in samples.items()}
     fastest, slowest = min(medians.values()), max(medians.values())
+    store.store.close()
     print(f"\ntoken lookup medians (ns): {medians}, slowest/fastest {slowest / fastest:.3f}")
     assert slowest / fastest < 1.25, medians
 

@@ -13,14 +13,14 @@ from icalproxy.config.load import load_config
 from icalproxy.config.model import Source
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
-from icalproxy.daemon.state import StateStore
+from icalproxy.daemon.store import FeedBody, Store, open_sql_store
 from icalproxy.fetch import Fetched, SourceFetcher, Validators
 from tests.support import ROOT
 
 
 def _service(tmp_path: Path, session: aiohttp.ClientSession) -> FeedService:
     config = dataclasses.replace(load_config(ROOT / "config.example.yaml", env={}), state_dir=tmp_path)
-    return FeedService(config, StateStore(tmp_path), SourceFetcher(session), Metrics())
+    return FeedService(config, Store(open_sql_store("sqlite", tmp_path)), SourceFetcher(session), Metrics())
 
 
 def _retitled(service: FeedService, suffix: str) -> None:
@@ -109,7 +109,7 @@ def test_a_queued_pull_fetches_the_source_as_configured_when_it_starts(tmp_path:
 
 
 def test_readiness_and_metrics_describe_a_feed_before_its_state_is_written(tmp_path: Path) -> None:
-    """A subscriber can fetch a new version while its state file is still being written:
+    """A subscriber can fetch a new version while it is still being written to the store:
     /readyz notes and /metrics must already describe that version, not the one before."""
 
     async def scenario() -> list[tuple[str, bool]]:
@@ -117,19 +117,19 @@ def test_readiness_and_metrics_describe_a_feed_before_its_state_is_written(tmp_p
             service = _service(tmp_path, session)
             await service.restore()
             seen: list[tuple[str, bool]] = []
-            save_feed = service.state.save_feed
+            install_feeds = service.store.install_feeds
 
-            def observing(name: str, body: bytes, meta: dict) -> None:
-                served = service.feeds[name]
-                described = (
-                    served.body == body
-                    and service.metrics.feed_bytes.get(name) == len(body)
-                    and name in service.feed_notes
-                )
-                seen.append((name, described))
-                save_feed(name, body, meta)
+            async def observing(feeds: list[FeedBody]) -> list[int]:
+                for feed in feeds:
+                    described = (
+                        service.feeds[feed.feed].body == feed.body
+                        and service.metrics.feed_bytes.get(feed.feed) == len(feed.body)
+                        and feed.feed in service.feed_notes
+                    )
+                    seen.append((feed.feed, described))
+                return await install_feeds(feeds)
 
-            service.state.save_feed = observing  # type: ignore[method-assign]
+            service.store.install_feeds = observing  # type: ignore[method-assign]
             await service.pull_all()
             return seen
 

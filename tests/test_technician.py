@@ -135,3 +135,39 @@ def test_check_warns_when_a_profile_publishes_the_free_text_description(tmp_path
         len(warnings) == 1
         and ":5: profile 'tech-notes' publishes the free-text job description" in warnings[0]
     )
+
+
+def test_generated_technician_feeds_carry_no_secret_and_no_other_client() -> None:
+    from icalproxy.core.pipeline import build_feeds
+    from tests.support import NOW, generated_feed, rules_from
+
+    data, manifest = generated_feed(1500, seed=5)
+    names = [entry["name"] for entry in manifest["subcalendars"] if entry["name"].startswith("Technician: ")]
+    assert names
+    lines = ["sources: {s: {url: s.ics}}", "feeds:"]
+    lines += [
+        f'  t{i}: {{title: T, profile: technician, where: {{subcalendar: "{n}"}}}}'
+        for i, n in enumerate(names)
+    ]
+    result = build_feeds({"s": data}, rules_from("\n".join(lines) + "\n"), NOW)
+    for index, name in enumerate(names):
+        text = unfolded(result.feeds[f"t{index}"].body)
+        assert result.feeds[f"t{index}"].events > 0
+        assert "SECRET" not in text, name
+        categories = {
+            c for line in text.split("\r\n") if line.startswith("CATEGORIES:") for c in line[11:].split(",")
+        }
+        assert categories <= set(names), categories  # never a client's or an internal sub-calendar
+
+
+@pytest.mark.slow
+def test_real_clients_accept_technician_feeds_with_cancelled_jobs(tmp_path: Path) -> None:
+    from tests.test_real_clients import feedcheck
+
+    source = calendar(
+        _job("c", "1201", "Cancelled"), _job("t", "1202", "Provisional"), _job("s", "1203", "Scheduled")
+    )
+    for name, feed in build(CANCEL_RULES, now=datetime(2026, 11, 25, 12), s=source).feeds.items():
+        (tmp_path / f"{name}.ics").write_bytes(feed.body)
+    output = feedcheck(*sorted(tmp_path.iterdir()))
+    assert " 0 failed" in output.splitlines()[-1], output[-2000:]

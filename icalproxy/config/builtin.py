@@ -23,7 +23,7 @@ BUSY = Profile(
 TECHNICIAN = Profile(
     name="technician",
     description="[{status}][\n{details}]",
-    location="{location}",
+    location="{address}",
     categories="client-facing",
     client_facing=(re.compile(fnmatch.translate("Technician: *")),),
     scrub=Scrub(links=True, emails=True, phones=False),

@@ -24,6 +24,20 @@ _PLAIN_TAGS = frozenset(
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe loading with YAML 1.2 booleans: only true/false are booleans. YAML 1.1 also reads
+    yes/no/on/off/y/n that way, so a status catalogue key `No:` or `Off:` became False."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 @dataclass(slots=True)
 class Located:
     """A YAML value with where it stands. Mappings hold str → Located, lists hold Located."""
@@ -49,7 +63,7 @@ def read_yaml(path: Path, env: Mapping[str, str], display: str | None = None) ->
 
 
 def parse_yaml(text: str, name: str, env: Mapping[str, str]) -> Located:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -62,14 +76,14 @@ def parse_yaml(text: str, name: str, env: Mapping[str, str]) -> Located:
     if node is None:
         return Located({}, name, 1)
     problems: list[str] = []
-    located = _convert(node, name, env, problems, yaml.SafeLoader(""))
+    located = _convert(node, name, env, problems, _Loader(""))
     if problems:
         raise ConfigError(problems)
     return located
 
 
 def _convert(
-    node: yaml.Node, name: str, env: Mapping[str, str], problems: list[str], loader: yaml.SafeLoader
+    node: yaml.Node, name: str, env: Mapping[str, str], problems: list[str], loader: _Loader
 ) -> Located:
     line = node.start_mark.line + 1
     if node.tag not in _PLAIN_TAGS:

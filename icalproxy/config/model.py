@@ -118,14 +118,30 @@ class StatusEntry:
     description: str = ""
     show: bool = True
     calendar_status: str | None = None  # STATUS the event gets: CANCELLED, TENTATIVE, CONFIRMED
+    keep: bool = False  # carry-over: this internal stage changes nothing the client sees
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOverrides:
+    """Custom fields that override, for one job, what the catalogue shows."""
+
+    name: str | None = None  # client-facing job name (default: the scrubbed SUMMARY)
+    description: str | None = None  # status description for this job only
+    visible: str | None = None  # no/false/hide/off/0 hides this job's status
+
+
+NO_OVERRIDES = StatusOverrides()
 
 
 @dataclass(frozen=True, slots=True)
 class StatusCatalogue:
     entries: Mapping[str, StatusEntry] = field(default_factory=dict)  # keys: casefolded values
     field: str = "Status"  # the custom field that holds the status (after `entries`: it shadows)
-    unlisted: Literal["hide", "show"] = "hide"
+    # An internal value not listed: hidden, shown as it is, or (keep) what the client saw before.
+    unlisted: Literal["hide", "show", "keep"] = "keep"
     defined: bool = False  # False: no catalogue in the rules, values shown as they are
+    default: Literal["hidden", "shown"] = "hidden"  # a job that never had a shown status
+    overrides: StatusOverrides = NO_OVERRIDES
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +245,8 @@ class Source:
     retries: int = 2
     headers: Mapping[str, str] = field(default_factory=dict)
     shrink_guard: ShrinkGuard = field(default_factory=ShrinkGuard)
+    where: str = ""  # "file:line" of its url in the config, for messages
+    written: str = ""  # a file source's path as written in the config (``url`` is resolved)
 
     @property
     def is_file(self) -> bool:
@@ -242,6 +260,11 @@ class Server:
     public_url: str = ""
     gzip: bool = False
     max_age: int = 300
+    # /readyz and /metrics name every feed: they are served on the ops listener, and on the
+    # public one only to a request bearing ``ops_token`` (empty: never).
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 9090
+    ops_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +286,7 @@ class Config:
     rules: Rules
     state_dir: Path
     server: Server = field(default_factory=Server)
+    store: str = "sqlite"  # or a postgresql:// URL (see icalproxy/daemon/store)
     watched_files: tuple[Path, ...] = ()
     rules_dir: Path | None = None
     alerts: Alerts = field(default_factory=Alerts)

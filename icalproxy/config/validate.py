@@ -39,6 +39,7 @@ from icalproxy.config.model import (
     SourceMatch,
     StatusCatalogue,
     StatusEntry,
+    StatusOverrides,
     Subcalendar,
     SummaryMatch,
     Webhook,
@@ -64,10 +65,12 @@ _SIZE_UNITS = {
     "GIB": 2**30,
 }
 MAX_REGEX_LENGTH = 500
+MIN_OPS_TOKEN = 16  # e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`
 
 CONFIG_KEYS = {
     "sources",
     "state_dir",
+    "store",
     "rules",
     "server",
     *("feeds", "profiles", "statuses"),
@@ -145,8 +148,18 @@ class _Checker:
 
     def duration(self, node: Located, what: str) -> timedelta | None:
         value = node.value
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return timedelta(seconds=value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # `past: 30` meant 30 days to the one who wrote it, 30 seconds to the program.
+            self.fail(
+                node,
+                f"{what}: {value:g} needs a unit, such as {value:g}d, {value:g}h, {value:g}m or {value:g}s",
+            )
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            self.fail(
+                node, f"{what}: {value.strip()!r} needs a unit, such as {value.strip()}d or {value.strip()}m"
+            )
+            return None
         text = str(value).strip().lower() if isinstance(value, str) else ""
         match = _DURATION.match(text) if text else None
         iso = _ISO_DURATION.match(text.upper()) if text else None
@@ -238,6 +251,7 @@ def validate(
         text = check.string(top["state_dir"], "state_dir")
         if text is not None:
             state_dir = (base / text).resolve()
+    store = _store(check, top.get("store"))
     if check.problems:
         raise ConfigError(check.problems)
     rules = Rules(
@@ -254,10 +268,23 @@ def validate(
         rules=rules,
         state_dir=state_dir,
         server=server,
+        store=store,
         watched_files=watched,
         rules_dir=rules_dir,
         alerts=alerts,
     )
+
+
+def _store(check: _Checker, node: Located | None) -> str:
+    """``sqlite`` (default: ``state_dir/icalproxy.db``) or a ``postgresql://`` URL."""
+    if node is None:
+        return "sqlite"
+    text = check.string(node, "store")
+    if text is None:
+        return "sqlite"
+    if text != "sqlite" and not text.startswith(("postgresql://", "postgres://")):
+        check.fail(node, "store: expected 'sqlite' or a postgresql://user:password@host:port/db URL")
+    return text
 
 
 def _single(check: _Checker, merged: dict[str, list[tuple[str, Located]]], key: str) -> Located | None:
@@ -312,7 +339,12 @@ def _sources(check: _Checker, node: Located | None, base: Path, document: Locate
             continue
         if url.startswith("file://"):
             url = url[len("file://") :]
-        if not url.startswith(("http://", "https://")):
+        if url.startswith(("http://", "https://")):
+            host_problem = _host_problem(url)
+            if host_problem is not None:
+                check.fail(fields["url"], f"source {name!r} url: {host_problem}")
+                continue
+        else:
             if "://" in url:
                 check.fail(fields["url"], f"source {name!r} url must be http(s) or a file path")
                 continue
@@ -357,8 +389,25 @@ def _sources(check: _Checker, node: Located | None, base: Path, document: Locate
                 options["shrink_guard"] = ShrinkGuard(**guard_options)
         if "every" in options and options["every"] < timedelta(seconds=10):
             check.fail(fields["every"], "every must be at least 10s (be polite to the upstream)")
-        result[name] = Source(name=name, url=url, **options)
+        written = "" if url.startswith(("http://", "https://")) else str(fields["url"].value)
+        result[name] = Source(name=name, url=url, where=fields["url"].where, written=written, **options)
     return result
+
+
+def _host_problem(url: str) -> str | None:
+    """Why the host of an http(s) URL can never be looked up, or None. Never quotes the URL."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if not host:
+        return "has no host"
+    try:
+        host.encode("idna")
+    except UnicodeError as exc:
+        reason = str(exc).rsplit("UnicodeError: ", 1)[-1].rstrip(")")
+        return f"host {host!r} is not a valid internationalised domain name ({reason})"
+    return None
 
 
 def _int(value: float | None) -> int | None:
@@ -396,12 +445,20 @@ def _publish(check: _Checker, node: Located | None) -> Publish:
 def _statuses(check: _Checker, node: Located | None) -> StatusCatalogue:
     if node is None:
         return StatusCatalogue()
-    fields = check.mapping(node, "statuses", {"field", "unlisted", "values"}, required=("values",))
+    fields = check.mapping(
+        node, "statuses", {"field", "unlisted", "values", "default", "overrides"}, required=("values",)
+    )
     if fields is None:
         return StatusCatalogue()
     options: dict[str, Any] = {"defined": True}
     _optional(fields, "field", options, lambda n: check.string(n, "statuses field"))
-    _optional(fields, "unlisted", options, lambda n: check.choice(n, "unlisted", ("hide", "show")))
+    _optional(fields, "unlisted", options, lambda n: check.choice(n, "unlisted", ("hide", "show", "keep")))
+    _optional(fields, "default", options, lambda n: check.choice(n, "default", ("hidden", "shown")))
+    if "overrides" in fields:
+        names = check.mapping(fields["overrides"], "statuses overrides", {"name", "description", "visible"})
+        if names is not None:
+            found = {key: check.string(item, f"overrides {key}") for key, item in names.items()}
+            options["overrides"] = StatusOverrides(**{k: v for k, v in found.items() if v})
     entries: dict[str, StatusEntry] = {}
     values_node = fields.get("values")
     if values_node is not None:
@@ -427,7 +484,8 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
         return StatusEntry(value=value, label=body.value)
     if body.value is None:
         return StatusEntry(value=value, label=value)
-    fields = check.mapping(body, f"status {value!r}", {"label", "description", "show", "calendar_status"})
+    keys = {"label", "description", "show", "calendar_status", "keep"}
+    fields = check.mapping(body, f"status {value!r}", keys)
     if fields is None:
         return None
     label = check.string(fields["label"], "label") if "label" in fields else value
@@ -435,6 +493,7 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
         check.string(fields["description"], "description", empty=True) if "description" in fields else ""
     )
     show = check.boolean(fields["show"], "show") if "show" in fields else True
+    keep = check.boolean(fields["keep"], "keep") if "keep" in fields else False
     calendar_status = None
     if "calendar_status" in fields:
         calendar_status = check.choice(
@@ -442,7 +501,7 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
         )
         if calendar_status is None:
             return None
-    if label is None or description is None or show is None:
+    if label is None or description is None or show is None or keep is None:
         return None
     for key, text in (("label", label), ("description", description)):
         if text and _CLIENT_SCRUB.scrub(text) != text.strip():
@@ -450,7 +509,12 @@ def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | N
             message = f"status {value!r}: the {key} holds a link or e-mail address; clients see it removed"
             check.warn(where, message)
     return StatusEntry(
-        value=value, label=label, description=description, show=show, calendar_status=calendar_status
+        value=value,
+        label=label,
+        description=description,
+        show=show,
+        calendar_status=calendar_status,
+        keep=keep,
     )
 
 
@@ -940,14 +1004,32 @@ def _window(check: _Checker, node: Located) -> Window | None:
 def _server(check: _Checker, node: Located | None) -> Server:
     if node is None:
         return Server()
-    fields = check.mapping(node, "server", {"listen", "public_url", "gzip", "max_age"}) or {}
+    allowed = {"listen", "public_url", "gzip", "max_age", "ops_listen", "ops_token"}
+    fields = check.mapping(node, "server", allowed) or {}
     options: dict[str, Any] = {}
-    if "listen" in fields:
-        listen = parse_listen(str(fields["listen"].value))
-        if listen is None:
-            check.fail(fields["listen"], "listen must be HOST:PORT, e.g. 127.0.0.1:8080")
-        else:
-            options["host"], options["port"] = listen
+    for key, names, example in (
+        ("listen", ("host", "port"), "127.0.0.1:8080"),
+        ("ops_listen", ("ops_host", "ops_port"), "127.0.0.1:9090"),
+    ):
+        if key in fields:
+            listen = parse_listen(str(fields[key].value))
+            if listen is None:
+                check.fail(fields[key], f"{key} must be HOST:PORT, e.g. {example}")
+            else:
+                options[names[0]], options[names[1]] = listen
+    defaults = Server()
+    if options.get("port", defaults.port) == options.get("ops_port", defaults.ops_port):
+        check.fail(
+            fields.get("ops_listen") or fields["listen"], "ops_listen must use another port than listen"
+        )
+    if "ops_token" in fields:
+        token = check.string(fields["ops_token"], "ops_token", empty=True)
+        if token and len(token.strip()) < MIN_OPS_TOKEN:
+            check.fail(
+                fields["ops_token"], f"ops_token must be at least {MIN_OPS_TOKEN} characters (or empty: none)"
+            )
+        elif token is not None:
+            options["ops_token"] = token.strip()
     if "public_url" in fields:
         url = check.string(fields["public_url"], "public_url")
         if url is not None and not url.startswith(("http://", "https://")):

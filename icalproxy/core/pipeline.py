@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from icalproxy.config.model import Feed, Rules
@@ -23,7 +23,10 @@ from icalproxy.core.redact import RedactedEvent, Redactor
 from icalproxy.core.render import etag_of, render_calendar
 from icalproxy.core.report import FeedReport, Problem, RunReport
 from icalproxy.core.route import Predicate, compile_where, named_subcalendars, required_subcalendars
+from icalproxy.core.stamps import Stamp, StampKey, stamp_event
+from icalproxy.core.status import StatusKey, StatusRecord
 from icalproxy.core.timezones import UTC_TIMEZONE, ZoneTable
+from icalproxy.core.unmatched import NameIndex, report_unmatched, unmatched_rules
 from icalproxy.core.values import RecurrenceBudget
 
 GOOGLE_MAX_BYTES = 1_000_000  # Google Calendar gives up on subscribed feeds above about this size
@@ -41,6 +44,10 @@ class FeedOutput:
 class BuildResult:
     feeds: dict[str, FeedOutput]
     report: RunReport
+    # The visible-content history after this run (see stamps.py): for the shell to keep.
+    stamps: dict[StampKey, Stamp] = field(default_factory=dict)
+    # Each job's client-facing status now, since when and why (see status.py).
+    statuses: dict[StatusKey, StatusRecord] = field(default_factory=dict)
 
 
 def parse_sources(snapshots: Mapping[str, bytes], uid_key: bytes = b"") -> dict[str, ParsedSource]:
@@ -63,8 +70,13 @@ def render_feeds(
     rules: Rules,
     now: datetime,
     only: Iterable[str] | None = None,
+    stamps: Mapping[StampKey, Stamp] | None = None,
+    statuses: Mapping[StatusKey, StatusRecord] | None = None,
 ) -> BuildResult:
-    run = _Run(sources, rules, now)
+    """``stamps``: the visible-content history of earlier runs (None: none is kept, new
+    content gets a fixed stamp); ``statuses``: what each job's client saw before (None:
+    no history, a first render)."""
+    run = _Run(sources, rules, now, stamps, statuses)
     wanted = set(only) if only is not None else None
     feeds = []
     for name, feed in rules.feeds.items():
@@ -78,6 +90,9 @@ def render_feeds(
         feeds.append(feed)
     run.plan(feeds)
     outputs = {feed.name: run.render(feed) for feed in feeds}
+    names = NameIndex(sources, rules.custom_fields, run.facts)  # no silent emptying: see unmatched.py
+    for feed in feeds:
+        report_unmatched(run.report.feeds[feed.name], unmatched_rules(feed.where, feed.sources, names))
     for source in sources.values():
         run.report.problems.extend(source.problems)
         run.report.source_events[source.source] = source.vevents
@@ -86,13 +101,27 @@ def render_feeds(
         Problem(source, line, "RRULE too costly to expand; `window` treats the series as open-ended")
         for source, line in run.recurrence.cut
     )
-    return BuildResult(outputs, run.report)
+    records: dict[StatusKey, StatusRecord] = {}
+    for redactor in run.redactors():
+        records.update(redactor.status_records)
+    return BuildResult(outputs, run.report, run.new_stamps, records)
 
 
 class _Run:
     """Caches shared by all feeds of one run: facts, redactions, indexes, time zones."""
 
-    def __init__(self, sources: Mapping[str, ParsedSource], rules: Rules, now: datetime) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, ParsedSource],
+        rules: Rules,
+        now: datetime,
+        stamps: Mapping[StampKey, Stamp] | None = None,
+        statuses: Mapping[StatusKey, StatusRecord] | None = None,
+    ) -> None:
+        self.stamps = stamps
+        self.statuses = dict(statuses) if statuses is not None else None
+        self.new_stamps: dict[StampKey, Stamp] = {}
+        self.stamp_now = now.strftime("%Y%m%dT%H%M%SZ")
         self.sources = sources
         self.rules = rules
         self.now = now
@@ -144,11 +173,13 @@ class _Run:
         timezones = [chunk for tzid in sorted(tzids) if (chunk := self.zones.definition(tzid)) is not None]
         if not events and not timezones:
             timezones = [UTC_TIMEZONE]  # RFC 5545 §3.6: a calendar holds at least one component
+        events = [self._stamped(feed.name, event) for event in events]
         events.sort(key=lambda item: (item[0], item[1]))
         body = render_calendar(
             feed.title, self.rules.publish.refresh_interval, timezones, [e[2] for e in events]
         )
         report.events_out = len(events)
+        report.series_out = len({uid for uid, _, _ in events})
         if len(body) > GOOGLE_MAX_BYTES:
             report.notes.append(
                 f"{len(body) / 1e6:.1f} MB: Google Calendar rejects subscribed feeds over about 1 MB; "
@@ -291,6 +322,13 @@ class _Run:
             cache[key] = redactor.redact(facts, series.uid, problems=problems)
         return cache[key]
 
+    def _stamped(self, feed: str, event: tuple[str, str, bytes]) -> tuple[str, str, bytes]:
+        uid, key, chunk = event
+        stamp_key = (feed, uid, key)
+        chunk, entry = stamp_event(chunk, stamp_key, self.stamps, self.stamp_now)
+        self.new_stamps[stamp_key] = entry
+        return uid, key, chunk
+
     # ------------------------------------------------------------ shared
 
     def facts(self, component: Component, source: str) -> EventFacts:
@@ -302,6 +340,9 @@ class _Run:
             )
         return facts
 
+    def redactors(self) -> list[Redactor]:
+        return list(self._redactors.values())
+
     def _redactor(self, profile_name: str) -> Redactor:
         redactor = self._redactors.get(profile_name)
         if redactor is None:
@@ -309,7 +350,13 @@ class _Run:
             feeds = self.rules.feeds.values()
             named = frozenset().union(*(named_subcalendars(feed.where) for feed in feeds))
             redactor = self._redactors[profile_name] = Redactor(
-                profile, self.rules.statuses, self.rules.custom_fields, self.zones, named
+                profile,
+                self.rules.statuses,
+                self.rules.custom_fields,
+                self.zones,
+                named,
+                self.statuses,
+                self.stamp_now,
             )
         return redactor
 

@@ -35,7 +35,7 @@ from icalproxy.core.parse import (
 )
 from icalproxy.core.report import Problem
 from icalproxy.core.scrub import Scrubber
-from icalproxy.core.status import client_status
+from icalproxy.core.status import ShownStatus, StatusKey, StatusRecord, decide
 from icalproxy.core.template import Template, compile_template
 from icalproxy.core.timezones import ZoneTable
 from icalproxy.core.typed import (
@@ -155,6 +155,7 @@ def _combined_pattern(
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
 # Raw name of a simple line → (name, the single-value slot it takes or None).
 _SIMPLE_NAMES = {name.encode(): (name, _SLOT.get(name)) for name in BASE_KEEP}
+_REMARKS = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\})")
 _PLAIN_CATEGORY = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\\]{1,100}")
 
 
@@ -175,6 +176,7 @@ class _Event:
         "component",
         "end",
         "inputs",
+        "job",
         "line",
         "master",
         "out",
@@ -199,6 +201,7 @@ class _Event:
         self.component = component
         self.master = master  # of an override: its series' master (RECURRENCE-ID's type)
         self.line = component.line
+        self.job: StatusKey | None = None
         self.tzids: set[str] = set()
         self.seen: set[str] = set()
         self.inputs: dict[bytes, bytes] = {}  # raw name → raw rest, first seen
@@ -229,11 +232,18 @@ class Redactor:
         custom: CustomFields | None = None,
         zones: ZoneTable | None = None,
         named_categories: frozenset[str] = frozenset(),
+        status_history: dict[StatusKey, StatusRecord] | None = None,
+        now: str = "19700101T000000Z",
     ) -> None:
         custom = custom or CustomFields()
         self.profile = profile
         # Sub-calendar names the rules spell out: only these may hold a comma or semicolon.
         self.named_categories = named_categories
+        # What each job's client saw before (None: no history kept), and what they see now.
+        self.status_history = status_history
+        self.status_records: dict[StatusKey, StatusRecord] = {}
+        self.now = now
+        self._status_values: dict[bytes, str] = {}
         self.catalogue = catalogue
         self.zones = zones if zones is not None else ZoneTable({})
         self.summary: Template = compile_template(profile.summary)
@@ -306,6 +316,9 @@ class Redactor:
         """
         component = facts.component
         event = _Event([b"BEGIN:VEVENT\r\n", fold("UID:" + escape_uid(uid))], facts.source, component, master)
+        if self.status_history is not None:
+            rid = component.rid
+            event.job = (facts.source, uid, rid[rid.rfind(b":") + 1 :].strip().decode() if rid else "")
         zones = self.zones
         if component.calendar_tz is not None:
             event.calendar_tz = zones.resolve(facts.source, component.calendar_tz)
@@ -703,15 +716,16 @@ class Redactor:
         if event.busy:
             return self._busy_lines
         raw = event.inputs
-        status_raw = raw.get(self.status_name) if self.profile.show_status else None
-        description_status = None
-        if status_raw is None and self.status_in_description:
-            description_status = self._description_status(facts, raw.get(b"DESCRIPTION"))
+        status = self._status_value(facts, raw) if self.profile.show_status else None
+        decision, name, since = self._decide(facts, event, status)
         details = tuple(facts.field(name) for name in self.details) if self.details else None
+        calendar_status = self.calendar_statuses.get(status.casefold()) if status else None
         key = (
             raw.get(b"SUMMARY"),
-            status_raw,
-            description_status,
+            decision,
+            name,
+            since,
+            calendar_status,
             raw.get(b"LOCATION"),
             raw.get(b"DESCRIPTION") if self.uses_description else None,
             facts.categories if self.profile.categories != "drop" else None,
@@ -721,17 +735,50 @@ class Redactor:
         if cached is None:
             if len(self._rendered) > 20_000:
                 self._rendered.clear()
-            status = (
-                self._text(facts, self.status_name, status_raw).strip()
-                if status_raw is not None
-                else description_status
-            )
-            lines = self._render_fields(facts, event, status, details)
-            calendar_status = self.calendar_statuses.get(status.casefold()) if status else None
+            lines = self._render_fields(facts, event, decision, details, name, since)
             if calendar_status is not None:
                 lines.append("STATUS:" + calendar_status)  # replaces the source's (see redact)
             cached = self._rendered[key] = b"".join(fold(line) for line in lines)
         return cached
+
+    def _status_value(self, facts: EventFacts, raw: dict[bytes, bytes]) -> str | None:
+        """The job's internal status: its custom-field property, else a DESCRIPTION line."""
+        status_raw = raw.get(self.status_name)
+        if status_raw is None:
+            if not self.status_in_description:
+                return None
+            return self._description_status(facts, raw.get(b"DESCRIPTION"))
+        value = self._status_values.get(status_raw)
+        if value is None:
+            if len(self._status_values) > 4096:
+                self._status_values.clear()
+            value = self._status_values[status_raw] = self._text(facts, self.status_name, status_raw).strip()
+        return value
+
+    def _decide(
+        self, facts: EventFacts, event: _Event, status: str | None
+    ) -> tuple[ShownStatus | None, str | None, str | None]:
+        """(the status shown, the job's own client-facing name, since when) for this job:
+        the catalogue, what the client saw before (carry-over) and the job's override fields."""
+        overrides = self.catalogue.overrides
+        history, job = self.status_history, event.job
+        previous = history.get(job) if history is not None and job is not None else None
+        decision = decide(
+            status,
+            self.catalogue,
+            previous.shown if previous is not None else None,
+            visible=facts.field(overrides.visible) if overrides.visible else None,
+            description=facts.field(overrides.description) if overrides.description else None,
+        )
+        name = facts.field(overrides.name) if overrides.name else None
+        if not self.profile.show_status:
+            return None, name, None
+        since = None
+        if event.job is not None:
+            same = previous is not None and previous.shown == decision.shown
+            since = previous.since if same and previous is not None else self.now
+            self.status_records[event.job] = StatusRecord(decision.shown, since, decision.reason)
+        return decision.shown, name, since if decision.shown is not None else None
 
     def _description_status(self, facts: EventFacts, raw: bytes | None) -> str | None:
         if raw is None or mention_pattern(self.catalogue.field).search(raw) is None:
@@ -756,15 +803,19 @@ class Redactor:
         self,
         facts: EventFacts,
         event: _Event,
-        status_value: str | None,
+        status: ShownStatus | None,
         details: tuple[str | None, ...] | None,
+        name: str | None = None,
+        since: str | None = None,
     ) -> list[str]:
         raw = event.inputs
-        fields: dict[str, str] = {"summary": self._summary(facts, raw.get(b"SUMMARY"))}
-        status = client_status(status_value, self.catalogue)
+        summary_text = self._clean(name) if name else self._summary(facts, raw.get(b"SUMMARY"))
+        fields: dict[str, str] = {"summary": summary_text}
         if status is not None:  # whatever its origin (source or catalogue), scrubbed like all text
             fields["status"] = self._clean(status.label)
             fields["status_description"] = self._clean(status.description)
+            if since:
+                fields["status_since"] = f"{since[:4]}-{since[4:6]}-{since[6:8]}"
         categories = self._categories(facts)
         fields["subcalendars"] = ", ".join(categories)
         if details:
@@ -773,6 +824,8 @@ class Redactor:
             fields["details"] = "\n".join(f"{name}: {value}" for name, value in shown if value)
         if self.location is not None:
             fields["location"] = self.scrub(self._text(facts, b"LOCATION", raw.get(b"LOCATION")))
+            # {address}: the location without remarks in brackets ("(gate code 4711)").
+            fields["address"] = _REMARKS.sub("", fields["location"]).strip(" ,;")
         if self.uses_description:
             fields["description"] = self._description(
                 self._text(facts, b"DESCRIPTION", raw.get(b"DESCRIPTION"))

@@ -12,7 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 PLACEHOLDERS = frozenset(
-    {"summary", "status", "status_description", "location", "description", "subcalendars", "details"}
+    {
+        "summary",
+        "status",
+        "status_description",
+        "status_since",
+        "location",
+        "address",
+        "description",
+        "subcalendars",
+        "details",
+    }
 )
 _TOKEN = re.compile(r"\\\[|\\\]|\[|\]|\{([a-z_]+)\}|[^\[\]{\\]+|.", re.DOTALL)
 

@@ -1,22 +1,35 @@
-"""CLI commands of the daemon: serve, token new/list/revoke, accept-shrink, push."""
+"""CLI commands of the daemon: serve, token new/list/revoke, accept-shrink, feeds, migrate, push.
+
+Each opens the configured store (SQLite or PostgreSQL) for the length of the command, so they
+work beside running daemons: a change is seen by every daemon at its next request."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
 from icalproxy.config.validate import parse_listen
 from icalproxy.errors import ConfigError, TokenError
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from icalproxy.daemon.store import SqlStore
+
 
 def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     serve = commands.add_parser("serve", help="run the daemon: pull, render and serve feeds")
     config_arg(serve)
     serve.add_argument("--listen", metavar="HOST:PORT", help="overrides server.listen")
+    serve.add_argument(
+        "--ops-listen", metavar="HOST:PORT", help="overrides server.ops_listen (/readyz, /metrics)"
+    )
     serve.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
     serve.set_defaults(handler=cmd_serve)
 
@@ -26,6 +39,11 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     config_arg(new)
     new.add_argument("feed", help="feed name")
     new.add_argument("--label", default="", help="who or what it is for (e.g. 'Alice, iPhone')")
+    new.add_argument(
+        "--replace",
+        action="store_true",
+        help="revoke the feed's active tokens with the same label first (rotation in one step)",
+    )
     new.set_defaults(handler=cmd_token_new)
     listing = token_commands.add_parser("list", help="list tokens (never the secrets)")
     config_arg(listing)
@@ -36,10 +54,11 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     revoke.set_defaults(handler=cmd_token_revoke)
 
     accept = commands.add_parser(
-        "accept-shrink", help="accept a source's sudden shrink at its next pull (shrink guard)"
+        "accept-shrink",
+        help="accept a source's sudden shrink at its next pull, or a feed's emptying (guards)",
     )
     config_arg(accept)
-    accept.add_argument("source", help="source name")
+    accept.add_argument("source", metavar="SOURCE|FEED", help="source name, or feed name")
     accept.set_defaults(handler=cmd_accept_shrink)
 
     push = commands.add_parser("push", help="mirror feeds into their CalDAV calendars (push: targets)")
@@ -48,32 +67,59 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     push.add_argument("--once", action="store_true", required=True, help="one sync per target, then exit")
     push.set_defaults(handler=cmd_push)
 
+    feeds = commands.add_parser("feeds", help="list feeds: sources, profile, events, size, tokens")
+    config_arg(feeds)
+    feeds.set_defaults(handler=cmd_feeds)
+
+    migrate = commands.add_parser("migrate", help="bring the state store's schema up to date")
+    config_arg(migrate)
+    migrate.set_defaults(handler=cmd_migrate)
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from icalproxy.daemon.app import run  # noqa: PLC0415  (aiohttp/apscheduler only here)
     from icalproxy.logs import setup_logging  # noqa: PLC0415
 
     config = load_config(args.config)
-    host, port = config.server.host, config.server.port
-    if args.listen:
-        listen = parse_listen(args.listen)
-        if listen is None:
-            raise ConfigError([f"--listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080"])
-        host, port = listen
+    host, port = _listen_arg(args.listen, "--listen") or (config.server.host, config.server.port)
+    ops = _listen_arg(args.ops_listen, "--ops-listen") or (config.server.ops_host, config.server.ops_port)
+    if (host, port) != (config.server.host, config.server.port) and not config.server.public_url:
+        print(
+            f"note: --listen {host}:{port} differs from server.listen and server.public_url is not set: "
+            "URLs printed by `token new` use server.listen. Set server.public_url (or server.listen).",
+            file=sys.stderr,
+        )
     setup_logging(json={"auto": None, "json": True, "console": False}[args.log_format])
-    run(config, host, port)
+    run(config, host, port, ops)
     return 0
 
 
-def _tokens(config: Config) -> Any:
-    from icalproxy.daemon.tokens import TokenStore  # noqa: PLC0415
+def _listen_arg(text: str | None, flag: str) -> tuple[str, int] | None:
+    if not text:
+        return None
+    listen = parse_listen(text)
+    if listen is None:
+        raise ConfigError([f"{flag} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080"])
+    return listen
 
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    return TokenStore.in_state_dir(config.state_dir)
+
+@contextmanager
+def _store(config: Config, *, migrate: bool = True) -> Iterator[SqlStore]:
+    from icalproxy.daemon.store import open_sql_store  # noqa: PLC0415
+
+    store = open_sql_store(config.store, config.state_dir, migrate=migrate)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def feed_urls(config: Config, token: str) -> tuple[str, str]:
-    base = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
+    """``server.public_url``, else the configured listen address (what `serve` uses unless
+    `--listen` overrides it: a one-off override cannot reach the URLs printed here)."""
+    host = config.server.host
+    host = f"[{host}]" if ":" in host else host
+    base = config.server.public_url or f"http://{host}:{config.server.port}"
     https = f"{base}/feed/{token}.ics"
     return https, "webcal://" + https.split("://", 1)[1]
 
@@ -83,11 +129,25 @@ def cmd_token_new(args: argparse.Namespace) -> int:
     if args.feed not in config.rules.feeds:
         known = ", ".join(sorted(config.rules.feeds))
         raise ConfigError([f"{args.config}: unknown feed {args.feed!r} (known: {known})"])
-    record, token = _tokens(config).create(args.feed, args.label)
+    with _store(config) as store:
+        replaced = [
+            store.revoke_token(old.id)[0].id
+            for old in (store.tokens() if args.replace else ())
+            if old.feed == args.feed and old.label == args.label and old.revoked is None
+        ]
+        record, token = store.create_token(args.feed, args.label)
     https, webcal = feed_urls(config, token)
     print(f"feed {record.feed}, token id {record.id}" + (f" ({record.label})" if record.label else ""))
     print(f"  {https}")
     print(f"  {webcal}", flush=True)
+    if replaced:
+        print(f"Revoked the token(s) it replaces: {', '.join(replaced)}", file=sys.stderr)
+    if not config.server.public_url:
+        print(
+            f"Note: server.public_url is not set, so these URLs use server.listen ({https.split('/')[2]}); "
+            "`serve --listen` does not change them. Set server.public_url to the address clients use.",
+            file=sys.stderr,
+        )
     print(
         "Shown once: only a hash of the token is stored. Revoke with: "
         f"icalproxy token revoke --config {args.config} {record.id}",
@@ -97,34 +157,54 @@ def cmd_token_new(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
+    """Per token (never the token): feed, created, last use and calendar app, status, label.
+    Last uses are written by the daemon about once a minute."""
     config = load_config(args.config)
-    records = _tokens(config).records()
-    print(f"{'ID':<9} {'FEED':<20} {'CREATED':<21} {'STATUS':<28} LABEL")
+    with _store(config) as store:
+        records, uses = store.tokens(), store.token_uses()
+    print(f"{'ID':<9} {'FEED':<20} {'CREATED':<21} {'LAST USED':<21} {'APP':<12} {'STATUS':<28} LABEL")
     for record in records:
         status = f"revoked {record.revoked}" if record.revoked else "active"
-        print(f"{record.id:<9} {record.feed:<20} {record.created:<21} {status:<28} {record.label}")
+        use = uses.get(record.id)
+        last, app = (_iso(use.last_used), use.agent) if use else ("never", "-")
+        print(
+            f"{record.id:<9} {record.feed:<20} {record.created:<21} {last:<21} {app:<12} {status:<28} "
+            f"{record.label}".rstrip()
+        )
     return 0
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     try:
-        record = _tokens(config).revoke(args.id)
+        with _store(config) as store:
+            record, already = store.revoke_token(args.id)
     except TokenError:
         print(f"error: no token with id {args.id!r}", file=sys.stderr)
         return 1
-    print(f"token {record.id} of feed {record.feed} revoked at {record.revoked}")
+    if already:  # said on stderr with exit 1: a script that revokes twice notices
+        message = f"token {record.id} of feed {record.feed} was already revoked at {record.revoked}"
+        print(message, file=sys.stderr)
+        return 1
+    else:
+        print(f"token {record.id} of feed {record.feed} revoked at {record.revoked}")
     return 0
 
 
 def cmd_accept_shrink(args: argparse.Namespace) -> int:
-    from icalproxy.daemon.state import StateStore  # noqa: PLC0415
+    from icalproxy.daemon.emptying import accept_empty  # noqa: PLC0415
 
     config = load_config(args.config)
-    if args.source not in config.sources:
-        raise ConfigError([f"{args.config}: unknown source {args.source!r}"])
-    StateStore(config.state_dir).accept_shrink(args.source)
-    print(f"source {args.source}: its next pull will be accepted even if it shrank")
+    name = args.source
+    if name not in config.sources and name not in config.rules.feeds:
+        raise ConfigError([f"{args.config}: {name!r} is neither a source nor a feed"])
+    if name in config.sources:
+        with _store(config) as store:
+            store.accept_shrink(name)
+        print(f"source {name}: its next pull will be accepted even if it shrank")
+    if name in config.rules.feeds:
+        accept_empty(config.state_dir, name)
+        print(f"feed {name}: if it is held because it would become empty, the daemon serves it empty now")
     return 0
 
 
@@ -161,3 +241,52 @@ def cmd_push(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{key} {value}" for key, value in outcome.as_dict().items())
         print(f"push {name} ({target}): {counts}")
     return 1 if failed else 0
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    """Every configured feed with what the store holds of it (the daemon's last render)."""
+    config = load_config(args.config)
+    with _store(config) as store:
+        versions = {meta.feed: meta for meta in reversed(store.feed_versions())}  # newest wins
+        active: dict[str, int] = {}
+        for record in store.tokens():
+            if record.revoked is None:
+                active[record.feed] = active.get(record.feed, 0) + 1
+    print(
+        f"{'FEED':<20} {'PROFILE':<14} {'EVENTS':>6} {'BYTES':>9} {'LAST CHANGE':<21} {'TOKENS':>6} SOURCES"
+    )
+    for name, feed in config.rules.feeds.items():
+        meta = versions.get(name)
+        events, size, changed = (
+            (str(meta.events), str(meta.bytes), _iso(meta.last_modified))
+            if meta
+            else ("-", "-", "never rendered")
+        )
+        print(
+            f"{name:<20} {feed.profile:<14} {events:>6} {size:>9} {changed:<21} {active.get(name, 0):>6} "
+            + ", ".join(feed.sources)
+        )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from icalproxy.daemon.store import LATEST, import_legacy  # noqa: PLC0415
+
+    config = load_config(args.config)
+    with _store(config, migrate=False) as store:
+        before = store.schema_version()
+        applied = store.migrate()
+        imported = import_legacy(store, config.state_dir)
+        where = store.db.where
+    if applied:
+        print(f"store {where}: schema {before} → {LATEST} (applied {', '.join(map(str, applied))})")
+    else:
+        print(f"store {where}: schema {before} is current")
+    if imported:
+        counts = ", ".join(f"{count} {what}" for what, count in imported.items())
+        print(f"imported the state files of {config.state_dir} ({counts}); they are left in place")
+    return 0
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -24,6 +24,7 @@ class Metrics:
     render_seconds: Summary = field(default_factory=Summary)
     feed_events: dict[str, int] = field(default_factory=dict)
     feed_bytes: dict[str, int] = field(default_factory=dict)
+    feed_unmatched: dict[str, int] = field(default_factory=dict)
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     reloads: Counter[str] = field(default_factory=Counter)
     reload_ok: int = 1
@@ -75,6 +76,20 @@ class Metrics:
         family("icalproxy_feed_bytes", "gauge", "Size of the served feed (Google gives up above about 1 MB).")
         for feed, value in sorted(self.feed_bytes.items()):
             lines.append(f'icalproxy_feed_bytes{{feed="{_esc(feed)}"}} {value}')
+        family(
+            "icalproxy_feed_unmatched_rules",
+            "gauge",
+            "Rule values of the feed that appear in no source (+1 when its rules match nothing at all).",
+        )
+        for feed, value in sorted(self.feed_unmatched.items()):
+            lines.append(f'icalproxy_feed_unmatched_rules{{feed="{_esc(feed)}"}} {value}')
+        family(
+            "icalproxy_feed_emptying_held",
+            "gauge",
+            "1 while a feed keeps its last version because a render would have emptied it.",
+        )
+        for feed, value in sorted(gauges.get("feed_held", {}).items()):
+            lines.append(f'icalproxy_feed_emptying_held{{feed="{_esc(feed)}"}} {value:.0f}')
         for name, summary, text in (
             ("icalproxy_fetch_seconds", self.fetch_seconds, "Time to pull a source."),
             ("icalproxy_render_seconds", self.render_seconds, "Time to render the feeds of a change."),

@@ -1,17 +1,26 @@
 """The daemon's state machine: pull sources, guard against shrinks, render, swap, persist.
 
-Everything here runs on the event loop; parsing and rendering (CPU) and state writes (disk)
-go to a worker thread, so requests keep being served meanwhile. Served feeds live in an
-immutable mapping that is replaced whole, so a reader never sees half an update.
+Everything here runs on the event loop; parsing and rendering (CPU) go to a worker thread and
+state writes to the store's thread, so requests keep being served meanwhile. Served feeds live
+in an immutable mapping that is replaced whole, so a reader never sees half an update. A write
+the store refuses (database down) is kept in memory and written when it answers again.
+
+Replicas (a PostgreSQL store shared by several daemons): per source, the replica holding its
+lease pulls it and renders the feeds that use it, from the newest snapshots of their other
+sources, and installs the new versions in one transaction; every replica follows the store's
+latest versions (``follow``) and serves them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -23,14 +32,16 @@ from icalproxy.core.conflicts import find_conflicts
 from icalproxy.core.parse import ParsedSource, parse
 from icalproxy.core.pipeline import FeedOutput, render_feeds
 from icalproxy.daemon.alerts import ConflictWatch
+from icalproxy.daemon.emptying import EmptyingGuard
 from icalproxy.daemon.metrics import Metrics
-from icalproxy.daemon.state import StateStore
+from icalproxy.daemon.store import FeedBody, SourceSnapshot, Store
 from icalproxy.errors import FetchError, StateError
 from icalproxy.fetch import Fetcher, Validators
 from icalproxy.installation import installation_key
 from icalproxy.logs import mask_url
 
 log = structlog.get_logger("icalproxy.service")
+LEASE_SECONDS = 10.0  # a pull lease outlasts its source's interval by this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,7 @@ class FeedVersion:
     last_modified: int  # when these bytes first appeared (epoch seconds), not when fetched
     events: int
     gzipped: bytes | None = None
+    version: int = 0  # the store's version number (monotonic per feed); 0 until written
 
 
 @dataclass(slots=True)
@@ -58,6 +70,7 @@ class SourceStatus:
     held_events: int | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     queued: bool = False  # a pull is waiting for the lock
+    sha256: str | None = None  # of the snapshot ``parsed`` came from (replicas compare it)
 
     def as_dict(self, now: float) -> dict[str, Any]:
         return {
@@ -81,7 +94,7 @@ class FeedService:
     def __init__(
         self,
         config: Config,
-        state: StateStore,
+        store: Store,
         fetcher: Fetcher,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
@@ -89,7 +102,7 @@ class FeedService:
     ) -> None:
         self.config = config
         self.watch = watch  # conflicts of feeds with `conflicts:`, checked after each render
-        self.state = state
+        self.store = store
         self.fetcher = fetcher
         self.metrics = metrics
         self.clock = clock
@@ -97,6 +110,7 @@ class FeedService:
         self.sources: dict[str, SourceStatus] = {name: SourceStatus(name) for name in config.sources}
         self.feeds: Mapping[str, FeedVersion] = MappingProxyType({})
         self.feed_notes: dict[str, list[str]] = {}  # from each feed's last render: what ops should know
+        self.emptying = EmptyingGuard(config.state_dir)  # a render that would empty a feed waits for ops
         self.config_loaded = clock()
         self.config_error: str | None = None
         # Renders run one at a time, each from the sources as they are when it starts, so an
@@ -109,28 +123,43 @@ class FeedService:
         self._render_covered = 0  # the latest request a finished render has served
         # CalDAV push (daemon/push.py): told of every feed whose bytes changed; never blocks.
         self.on_feed_changed: Callable[[str, bytes], None] | None = None
+        # Accepted pulls and rendered feeds the store has not taken yet (it was unreachable).
+        self._unsaved_sources: dict[str, SourceSnapshot] = {}
+        self._unsaved_feeds: dict[str, FeedVersion] = {}
+        self.store_error: str | None = None
+        self.shared = store.dialect == "postgresql"  # replicas may share this store
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
+        self._feeds_generation: int | None = None
 
     # ------------------------------------------------------------ startup
 
     async def restore(self) -> None:
-        """Serve from disk at once: stored feeds, then feeds re-rendered from stored sources."""
-        await asyncio.to_thread(self.state.prepare)
+        """Serve from the store at once: stored feeds, then feeds re-rendered from stored sources."""
+        if self.shared:  # replicas derive UIDs with one key, the first replica's
+            try:
+                shared = await self.store.call(
+                    self.store.sql.shared_secret, "installation_key", self.uid_key.decode()
+                )
+                self.uid_key = shared.encode()
+            except StateError as exc:
+                self._store_failed(exc)
         restored: dict[str, FeedVersion] = {}
-        for name in self.config.rules.feeds:
-            stored = await asyncio.to_thread(self.state.load_feed, name)
-            if stored is not None:
-                restored[name] = self._version(name, stored.data, stored.meta)
+        for name, stored in (await self.store.latest_feeds(self.config.rules.feeds)).items():
+            restored[name] = self._version(
+                name, stored.body, stored.etag, stored.last_modified, stored.events, stored.version
+            )
         self.feeds = MappingProxyType(restored)
         for name in self.config.sources:
-            stored = await asyncio.to_thread(self.state.load_source, name)
-            if stored is None:
+            snapshot = await self.store.load_source(name)
+            if snapshot is None:
                 continue
-            parsed = await asyncio.to_thread(parse, stored.data, name, self.uid_key)
+            parsed = await asyncio.to_thread(parse, snapshot.body, name, self.uid_key)
             status = self.sources[name]
             status.parsed, status.events = parsed, parsed.vevents
-            status.validators = Validators(stored.meta.get("etag"), stored.meta.get("last_modified"))
-            status.last_change = stored.meta.get("changed")
-            status.last_success = stored.meta.get("fetched")
+            status.validators = Validators(snapshot.etag, snapshot.last_modified)
+            status.last_change, status.last_success = snapshot.changed, snapshot.fetched
+            status.held_pulls, status.held_events = snapshot.held_pulls, snapshot.held_events
+            status.sha256 = hashlib.sha256(snapshot.body).hexdigest() if self.shared else None
         log.info(
             "state_restored",
             feeds=len(restored),
@@ -138,11 +167,11 @@ class FeedService:
         )
         await self.render(self.config.rules.feeds)
 
-    def _version(self, name: str, body: bytes, meta: Mapping[str, Any]) -> FeedVersion:
+    def _version(
+        self, name: str, body: bytes, etag: str, last_modified: int, events: int, version: int = 0
+    ) -> FeedVersion:
         gzipped = gzip.compress(body, mtime=0) if self.config.server.gzip else None
-        return FeedVersion(
-            name, body, str(meta["etag"]), int(meta["last_modified"]), int(meta.get("events", 0)), gzipped
-        )
+        return FeedVersion(name, body, etag, last_modified, events, gzipped, version)
 
     # ------------------------------------------------------------ pulling
 
@@ -156,6 +185,9 @@ class FeedService:
             status.queued = False
             source = self.config.sources.get(name)  # as configured now, after any wait
             if source is None or self.sources.get(name) is not status:
+                return
+            if self.shared and not await self._lease(name, source.every.total_seconds()):
+                await self._sync_sources([name])  # another replica pulls it: follow its snapshot
                 return
             status.last_attempt = self.clock()
             started = time.perf_counter()
@@ -171,12 +203,12 @@ class FeedService:
             if fetched.not_modified or fetched.body is None:
                 # Unchanged since the last good version: a shrink that was being held is gone.
                 status.last_success, status.last_error, status.failures = self.clock(), None, 0
-                status.held_pulls, status.held_events = 0, None
+                await self._guard_state(status, 0, None)
                 self.metrics.fetch(name, "not_modified", time.perf_counter() - started)
                 log.info("source_not_modified", source=name)
                 return
             parsed = await asyncio.to_thread(parse, fetched.body, name, self.uid_key)
-            if self._held_by_shrink_guard(status, parsed):
+            if await self._held_by_shrink_guard(status, parsed):
                 self.metrics.fetch(name, "held", time.perf_counter() - started)
                 return
             await self._accept(status, fetched.body, parsed, fetched.validators)
@@ -188,16 +220,19 @@ class FeedService:
         self.metrics.fetch(status.name, "error", 0.0)
         log.warning("source_failed", source=status.name, reason=reason, failures=status.failures)
 
-    def _held_by_shrink_guard(self, status: SourceStatus, parsed: ParsedSource) -> bool:
+    async def _held_by_shrink_guard(self, status: SourceStatus, parsed: ParsedSource) -> bool:
         guard = self.config.sources[status.name].shrink_guard
         before, after = status.events, parsed.vevents
         shrunk = status.parsed is not None and before > 0 and after < before * (1 - guard.max_loss)
         if not shrunk:
             status.held_pulls, status.held_events = 0, None
             return False
-        status.held_pulls += 1
-        status.held_events = after
-        accepted = self.state.take_shrink_acceptance(status.name)
+        await self._guard_state(status, status.held_pulls + 1, after)
+        try:
+            accepted = await self.store.take_shrink_acceptance(status.name)
+        except StateError as exc:
+            self._store_failed(exc)
+            accepted = False
         if accepted or status.held_pulls >= guard.confirm_pulls:
             log.warning(
                 "shrink_accepted",
@@ -207,7 +242,7 @@ class FeedService:
                 by="ops" if accepted else "persistence",
                 pulls=status.held_pulls,
             )
-            status.held_pulls, status.held_events = 0, None
+            await self._guard_state(status, 0, None)
             return False
         status.last_error = (
             f"shrink guard: {before} → {after} events; last good version kept "
@@ -228,16 +263,13 @@ class FeedService:
     ) -> None:
         now = self.clock()
         status.parsed, status.events, status.validators = parsed, parsed.vevents, validators
+        status.sha256 = hashlib.sha256(body).hexdigest() if self.shared else None
         status.last_success = status.last_change = now
         status.last_error, status.failures = None, 0
-        meta = {
-            "etag": validators.etag,
-            "last_modified": validators.last_modified,
-            "fetched": now,
-            "changed": now,
-            "events": parsed.vevents,
-        }
-        await asyncio.to_thread(self.state.save_source, status.name, body, meta)
+        self._unsaved_sources[status.name] = SourceSnapshot(
+            status.name, body, validators.etag, validators.last_modified, now, now, parsed.vevents
+        )
+        await self.save_pending()
         log.info(
             "source_updated",
             source=status.name,
@@ -245,6 +277,131 @@ class FeedService:
             bytes=len(body),
             problems=len(parsed.problems),
         )
+
+    # ------------------------------------------------------------ replicas
+
+    async def _lease(self, name: str, every: float) -> bool:
+        """Whether this replica pulls ``name`` now. The lease outlasts the pull interval, so its
+        holder keeps it from pull to pull; if the holder dies, another replica takes it once it
+        has run out. With the store unreachable every replica pulls (and keeps the result)."""
+        try:
+            return await self.store.call(
+                self.store.sql.take_lease, f"pull:{name}", self.replica, every + LEASE_SECONDS
+            )
+        except StateError as exc:
+            self._store_failed(exc)
+            return True
+
+    async def release_leases(self) -> None:
+        if not self.shared:
+            return
+        for name in list(self.sources):
+            try:
+                await self.store.call(self.store.sql.release_lease, f"pull:{name}", self.replica)
+            except StateError:
+                return
+
+    async def _sync_sources(self, names: Iterable[str]) -> None:
+        """Take over the snapshots other replicas stored for these sources, where they differ."""
+        try:
+            digests = await self.store.call(self.store.sql.source_digests)
+            for name in names:
+                status = self.sources.get(name)
+                if status is None or digests.get(name) in (None, status.sha256):
+                    continue
+                snapshot = await self.store.load_source(name)
+                if snapshot is None:
+                    continue
+                parsed = await asyncio.to_thread(parse, snapshot.body, name, self.uid_key)
+                status.parsed, status.events = parsed, parsed.vevents
+                status.validators = Validators(snapshot.etag, snapshot.last_modified)
+                status.last_change, status.last_success = snapshot.changed, snapshot.fetched
+                status.held_pulls, status.held_events = snapshot.held_pulls, snapshot.held_events
+                status.sha256 = hashlib.sha256(snapshot.body).hexdigest()
+                status.last_error = None
+        except StateError as exc:
+            self._store_failed(exc)
+
+    async def follow(self) -> int:
+        """Serve the feed versions other replicas installed, if newer; returns how many."""
+        try:
+            generation = await self.store.call(self.store.sql.feeds_generation)
+            if generation == self._feeds_generation:
+                return 0
+            stored = await self.store.latest_feeds(self.config.rules.feeds)
+        except StateError as exc:
+            self._store_failed(exc)
+            return 0
+        self._feeds_generation = generation
+        current, taken = dict(self.feeds), 0
+        for name, version in stored.items():
+            served = current.get(name)
+            if name in self._unsaved_feeds or (served is not None and served.version >= version.version):
+                continue  # ours is newer, or not written yet (it will get the next number)
+            if served is not None and served.etag == version.etag:
+                current[name] = replace(served, version=version.version)
+                continue
+            current[name] = self._version(
+                name, version.body, version.etag, version.last_modified, version.events, version.version
+            )
+            self.metrics.feed_events[name] = version.events
+            self.metrics.feed_bytes[name] = len(version.body)
+            taken += 1
+        self.feeds = MappingProxyType(current)
+        if taken:
+            log.info("feeds_followed", feeds=taken, generation=generation)
+        return taken
+
+    async def _guard_state(self, status: SourceStatus, held_pulls: int, held_events: int | None) -> None:
+        """The shrink guard's count survives a restart: it is kept with the source's snapshot."""
+        changed = (status.held_pulls, status.held_events) != (held_pulls, held_events)
+        status.held_pulls, status.held_events = held_pulls, held_events
+        if changed or held_pulls:
+            try:
+                await self.store.save_shrink_guard(status.name, held_pulls, held_events)
+            except StateError as exc:
+                self._store_failed(exc)
+
+    async def save_pending(self) -> bool:
+        """Write what the store has not taken yet; True when nothing is left unsaved."""
+        try:
+            for name, snapshot in list(self._unsaved_sources.items()):
+                await self.store.save_source(snapshot)
+                if self._unsaved_sources.get(name) is snapshot:
+                    del self._unsaved_sources[name]
+            pending = [v for v in self._unsaved_feeds.values() if self.feeds.get(v.name) is v]
+            self._unsaved_feeds.clear()
+            if pending:
+                try:
+                    numbers = await self.store.install_feeds(
+                        [FeedBody(v.name, v.body, v.etag, v.last_modified, v.events) for v in pending]
+                    )
+                except StateError:
+                    for version in pending:
+                        self._unsaved_feeds.setdefault(version.name, version)
+                    raise
+                self._numbered(pending, numbers)
+        except StateError as exc:
+            self._store_failed(exc)
+            return False
+        if self.store_error is not None:
+            log.info("store_writes_resumed")
+        self.store_error = None
+        return True
+
+    def _store_failed(self, exc: StateError) -> None:
+        if self.store_error is None:
+            log.error("store_write_failed", error=str(exc), kept_in_memory=True)
+        self.store_error = str(exc)
+
+    def _numbered(self, written: list[FeedVersion], numbers: list[int]) -> None:
+        """Served versions get the numbers the store gave them (if they are still served); one
+        the store skipped for a newer one keeps 0, so ``follow`` replaces it with that."""
+        current = dict(self.feeds)
+        for version, number in zip(written, numbers, strict=True):
+            if number and current.get(version.name) is version:
+                current[version.name] = replace(version, version=number)
+        self.feeds = MappingProxyType(current)
 
     def feeds_using(self, source: str) -> list[str]:
         return [name for name, feed in self.config.rules.feeds.items() if source in feed.sources]
@@ -275,6 +432,8 @@ class FeedService:
         await asyncio.gather(*(self.pull(name) for name in list(self.config.sources)))
 
     async def _render(self, wanted: list[str]) -> None:
+        if self.shared:  # the other sources of these feeds may have been pulled elsewhere
+            await self._sync_sources({s for name in wanted for s in self.config.rules.feeds[name].sources})
         parsed = {name: s.parsed for name, s in self.sources.items() if s.parsed is not None}
         now = datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
         started = time.perf_counter()
@@ -283,11 +442,15 @@ class FeedService:
         self.metrics.render_seconds.observe(seconds)
         # Served feeds, their notes and metrics change in one step, before the slow state
         # writes: /readyz and /metrics never lag behind what a subscriber already gets.
+        self.emptying.hold(result.feeds, result.report, self.feeds)
         changed = self._install(result.feeds)
         if self.on_feed_changed is not None:
             for version in changed:
                 self.on_feed_changed(version.name, version.body)
         for name, output in result.feeds.items():
+            self.metrics.feed_unmatched[name] = (
+                report.unmatched if (report := result.report.feeds.get(name)) else 0
+            )
             self.metrics.feed_events[name] = output.events
             self.metrics.feed_bytes[name] = len(output.body)
             notes = list(result.report.feeds[name].notes) if name in result.report.feeds else []
@@ -297,10 +460,11 @@ class FeedService:
         for gone in set(self.feed_notes) - set(self.config.rules.feeds):
             del self.feed_notes[gone]
             self.metrics.feed_events.pop(gone, None)
+            self.metrics.feed_unmatched.pop(gone, None)
             self.metrics.feed_bytes.pop(gone, None)
         for version in changed:
-            meta = {"etag": version.etag, "last_modified": version.last_modified, "events": version.events}
-            await asyncio.to_thread(self.state.save_feed, version.name, version.body, meta)
+            self._unsaved_feeds[version.name] = version
+        await self.save_pending()
         log.info("feeds_rendered", feeds=len(result.feeds), changed=len(changed), ms=round(seconds * 1000))
         await self._check_conflicts(result.feeds, now)
 
@@ -340,9 +504,7 @@ class FeedService:
             # Strictly later than the previous version, so If-Modified-Since never hides a change.
             last_modified = max(now, previous.last_modified + 1) if previous is not None else now
             current[name] = version = self._version(
-                name,
-                output.body,
-                {"etag": output.etag, "last_modified": last_modified, "events": output.events},
+                name, output.body, output.etag, last_modified, output.events
             )
             changed.append(version)
         for name in list(current):
@@ -393,6 +555,7 @@ class FeedService:
         ready = all(item["ready"] for item in feeds.values())
         body = {
             "ready": ready,
+            "degraded": self.store_error is not None,
             "sources": {
                 name: {**status.as_dict(now), "from": mask_url(self.config.sources[name].url)}
                 for name, status in sorted(self.sources.items())
@@ -400,6 +563,13 @@ class FeedService:
             },
             "feeds": feeds,
             "config": {"loaded": _iso(self.config_loaded), "last_reload_error": self.config_error},
+            # Serving goes on from memory while the store is unreachable; writes wait for it.
+            "store": {
+                "backend": self.store.dialect,
+                "degraded": self.store_error is not None,
+                "error": self.store_error,
+                "unsaved": sorted({*self._unsaved_sources, *self._unsaved_feeds}),
+            },
         }
         if self.watch is not None:
             body["alerts"] = self.watch.status(self.config.alerts.webhook is not None)

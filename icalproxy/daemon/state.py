@@ -1,29 +1,29 @@
-"""Last good state on disk: raw source bytes and rendered feeds, each with a checksummed meta file.
+"""Reading the state folder of earlier releases, once, so the store can import it.
 
-Layout under ``state_dir``::
+Layout under ``state_dir`` before the state store::
 
     sources/<name>.state   last good raw bytes of a source, with validators and counts
     feeds/<name>.state     a rendered feed, with its ETag and Last-Modified
-    tokens.json            token hashes (see tokens.py)
+    tokens.json            token hashes
     accept-shrink/<name>   ops' acceptance of a source's shrink, taken at its next pull
 
 A ``.state`` file is one JSON line of metadata (naming the data's SHA-256 and length), then
-the data. It is written in one atomic step (temp file, fsync, rename, fsync of the folder),
-so a crash leaves the old file or the new one, never a mix. Reading verifies the checksum;
-a corrupt, partial or foreign file is logged and ignored, never served.
+the data. A corrupt, partial or foreign file is logged and skipped, never imported. The files
+are left in place (nothing is lost); the store records that it imported them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from icalproxy.storage import atomic_write, remove_stale_temps, safe_child
+from icalproxy.daemon.store.records import FeedBody, SourceSnapshot, TokenRecord
+from icalproxy.errors import StateError
 
 log = structlog.get_logger("icalproxy.state")
 SUFFIX = ".state"
@@ -35,63 +35,65 @@ class Stored:
     meta: dict[str, Any]
 
 
-class StateStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.sources = root / "sources"
-        self.feeds = root / "feeds"
+@dataclass(slots=True)
+class LegacyState:
+    tokens: list[TokenRecord] = field(default_factory=list)
+    sources: list[SourceSnapshot] = field(default_factory=list)
+    feeds: list[FeedBody] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
 
-    def prepare(self) -> None:
-        for folder in (self.root, self.sources, self.feeds):
-            folder.mkdir(parents=True, exist_ok=True)
-            removed = remove_stale_temps(folder)
-            if removed:
-                log.warning("state_temp_files_removed", folder=folder.name, count=removed)
+    def __bool__(self) -> bool:
+        return bool(self.tokens or self.sources or self.feeds or self.accepted)
 
-    def accept_shrink(self, source: str) -> Path:
-        """Ops' acceptance of a source's shrink, taken up at its next pull."""
-        marker = safe_child(self.root / "accept-shrink", source, "")
-        atomic_write(marker, b"accepted\n")
-        return marker
 
-    def take_shrink_acceptance(self, source: str) -> bool:
-        marker = safe_child(self.root / "accept-shrink", source, "")
+def read_legacy(state_dir: Path) -> LegacyState:
+    state = LegacyState()
+    tokens_file = state_dir / "tokens.json"
+    if tokens_file.exists():
         try:
-            marker.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+            raw = json.loads(tokens_file.read_text(encoding="utf-8"))
+            state.tokens = [TokenRecord(**item) for item in raw["tokens"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"token file {tokens_file.name} is unreadable: {type(exc).__name__}") from exc
+    for name, stored in _folder(state_dir / "sources"):
+        meta = stored.meta
+        state.sources.append(
+            SourceSnapshot(
+                name,
+                stored.data,
+                etag=meta.get("etag"),
+                last_modified=meta.get("last_modified"),
+                fetched=meta.get("fetched"),
+                changed=meta.get("changed"),
+                events=int(meta.get("events", 0)),
+            )
+        )
+    for name, stored in _folder(state_dir / "feeds"):
+        meta = stored.meta
+        state.feeds.append(
+            FeedBody(
+                name, stored.data, str(meta["etag"]), int(meta["last_modified"]), int(meta.get("events", 0))
+            )
+        )
+    accept = state_dir / "accept-shrink"
+    if accept.is_dir():
+        state.accepted = sorted(path.name for path in accept.iterdir() if not path.name.startswith("."))
+    return state
 
-    def save_source(self, name: str, data: bytes, meta: dict[str, Any]) -> None:
-        self._save(self.sources, name, data, meta)
 
-    def load_source(self, name: str) -> Stored | None:
-        return self._load(self.sources, name)
-
-    def save_feed(self, name: str, data: bytes, meta: dict[str, Any]) -> None:
-        self._save(self.feeds, name, data, meta)
-
-    def load_feed(self, name: str) -> Stored | None:
-        return self._load(self.feeds, name)
-
-    def _save(self, folder: Path, name: str, data: bytes, meta: dict[str, Any]) -> None:
-        record = {**meta, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-        header = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
-        atomic_write(safe_child(folder, name, SUFFIX), header + b"\n" + data)
-
-    def _load(self, folder: Path, name: str) -> Stored | None:
-        path = safe_child(folder, name, SUFFIX)
+def _folder(folder: Path) -> list[tuple[str, Stored]]:
+    found = []
+    for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
         try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
+            stored = decode_state(path.read_bytes())
         except OSError as exc:
-            log.error("state_unreadable", kind=folder.name, name=name, error=type(exc).__name__)
-            return None
-        stored = decode_state(raw)
-        if stored is None:
-            log.error("state_corrupt_ignored", kind=folder.name, name=name)
-        return stored
+            log.error("state_unreadable", kind=folder.name, name=path.stem, error=type(exc).__name__)
+            continue
+        if stored is None or (folder.name == "feeds" and not {"etag", "last_modified"} <= set(stored.meta)):
+            log.error("state_corrupt_ignored", kind=folder.name, name=path.stem)
+            continue
+        found.append((path.stem, stored))
+    return found
 
 
 def decode_state(raw: bytes) -> Stored | None:

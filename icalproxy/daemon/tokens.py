@@ -1,125 +1,151 @@
-"""Secret subscribe tokens: random, shown once, stored only as SHA-256, checked in constant time.
+"""Secret subscribe tokens in the daemon: an in-memory index of the store's token hashes.
 
-A feed may have several tokens (one per person or device), so one can be revoked alone and
-rotation needs no downtime: add the new token, hand it out, revoke the old one. The token
-file is re-read when it changes on disk, so ``token revoke`` takes effect at the next request.
+Tokens are random (256 bits), shown once, stored only as SHA-256 (see ``store/sql.py``) and
+compared in constant time. A feed may have several tokens (one per person or device), so one
+can be revoked alone and rotation needs no downtime.
+
+With SQLite each lookup first asks the store whether its tokens changed (one tiny query, at
+most every ``RECHECK_SECONDS``), so ``token revoke`` in another process counts from the next
+request. With PostgreSQL the daemon re-reads them when told by NOTIFY (checked every second
+anyway), so a revocation on any replica counts on all of them within a second. When the store
+cannot be reached (or is slow to answer) the tokens known last keep working, and no request
+waits long for it.
+Uses (last used, calendar app) are collected here and written in batches, never per request.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import contextlib
 import hmac
-import json
-import secrets
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Literal
+import re
+import time
+from collections.abc import Callable
 
-from icalproxy.errors import StateError, TokenError
-from icalproxy.storage import atomic_write
+import structlog
 
-TOKEN_BYTES = 32  # 256 bits
-_DUMMY_HASH = hashlib.sha256(b"icalproxy-no-such-token").hexdigest()
+from icalproxy.daemon.store import Store
+from icalproxy.daemon.store.records import Lookup, TokenRecord, TokenUse
+from icalproxy.daemon.store.sql import hash_token
+from icalproxy.errors import StateError
 
-Lookup = Literal["valid", "revoked", "unknown"]
+log = structlog.get_logger("icalproxy.tokens")
+RECHECK_SECONDS = 0.05
+REFRESH_WAIT_SECONDS = 0.25  # a request waits this long for a re-read, then the known tokens answer
+_DUMMY = TokenRecord("", "", "", "0" * 64, "")
+
+# First match wins: Thunderbird's and Nextcloud's agents also name the platform they run on.
+_AGENTS = (
+    ("Thunderbird", re.compile(r"thunderbird|lightning", re.IGNORECASE)),
+    ("Nextcloud", re.compile(r"nextcloud", re.IGNORECASE)),
+    ("Google", re.compile(r"google", re.IGNORECASE)),
+    ("Outlook", re.compile(r"outlook|microsoft|exchange|\bMSFT", re.IGNORECASE)),
+    (
+        "Apple",
+        re.compile(
+            r"\bios\b|mac ?os|macintosh|iphone|ipad|darwin|calendaragent|dataaccessd|\bical\b", re.IGNORECASE
+        ),
+    ),
+)
 
 
-@dataclass(frozen=True, slots=True)
-class TokenRecord:
-    id: str
-    feed: str
-    label: str
-    sha256: str
-    created: str
-    revoked: str | None = None
+def agent_family(user_agent: str | None) -> str:
+    """Google, Outlook, Apple, Thunderbird, Nextcloud or other, from a User-Agent header."""
+    text = (user_agent or "")[:512]
+    return next((family for family, pattern in _AGENTS if pattern.search(text)), "other")
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-
-
-class TokenStore:
-    @classmethod
-    def in_state_dir(cls, state_dir: Path) -> TokenStore:
-        return cls(state_dir / "tokens.json")
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
+class TokenIndex:
+    def __init__(
+        self, store: Store, clock: Callable[[], float] = time.monotonic, *, per_request: bool = True
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        # PostgreSQL: no check on the request path; the daemon refreshes on NOTIFY (and every
+        # second), so a revocation on any replica counts within a second everywhere.
+        self.per_request = per_request
         self._records: dict[str, TokenRecord] = {}  # by sha256
-        self._stamp: tuple[int, int] | None = None
+        self._generation: int | None = None
+        self._checked = float("-inf")
+        self._refreshing: asyncio.Future[None] | None = None
+        self._uses: dict[str, TokenUse] = {}  # not yet written
+        self.store_error: str | None = None
 
-    # ---------------------------------------------------------------- reading
+    async def lookup(self, token: str) -> tuple[Lookup, TokenRecord | None]:
+        if self.per_request and self.clock() - self._checked >= RECHECK_SECONDS:
+            await self.refresh()
+        return self.lookup_loaded(token)
 
-    def refresh(self) -> None:
-        """Re-read the file if it changed (cheap: one stat)."""
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            self._records, self._stamp = {}, None
-            return
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if stamp == self._stamp:
-            return
-        try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-            records = [TokenRecord(**item) for item in raw["tokens"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StateError(f"token file {self.path.name} is unreadable: {type(exc).__name__}") from exc
-        self._records = {record.sha256: record for record in records}
-        self._stamp = stamp
-
-    def records(self) -> list[TokenRecord]:
-        self.refresh()
-        return sorted(self._records.values(), key=lambda record: (record.feed, record.created, record.id))
-
-    def lookup(self, token: str) -> tuple[Lookup, str | None]:
-        """(valid|revoked|unknown, feed). The same work is done whatever the answer; the
-        file is re-read first if it changed, so a revocation counts from the next request."""
-        self.refresh()
+    def lookup_loaded(self, token: str) -> tuple[Lookup, TokenRecord | None]:
+        """The same work whatever the answer: one hash, one dict probe, one constant-time compare."""
         digest = hash_token(token)
         record = self._records.get(digest)
-        stored = record.sha256 if record is not None else _DUMMY_HASH
-        matches = hmac.compare_digest(stored, digest)
+        matches = hmac.compare_digest((record or _DUMMY).sha256, digest)
         if record is None or not matches:
             return "unknown", None
-        if record.revoked is not None:
-            return "revoked", record.feed
-        return "valid", record.feed
+        return ("revoked" if record.revoked is not None else "valid"), record
 
-    # ---------------------------------------------------------------- writing
+    async def refresh(self) -> None:
+        """Re-read the tokens if the store says they changed; concurrent callers share one check.
+        A request waits for it a moment at most, and not at all while the store is known away."""
+        if self._refreshing is None:
+            self._refreshing = asyncio.ensure_future(self._refresh())
+            self._refreshing.add_done_callback(self._refreshed)
+        wait = 0.0 if self.store_error is not None else REFRESH_WAIT_SECONDS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._refreshing), wait)
 
-    def create(self, feed: str, label: str, now: datetime | None = None) -> tuple[TokenRecord, str]:
-        self.refresh()
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        record = TokenRecord(
-            id=secrets.token_hex(4),
-            feed=feed,
-            label=label,
-            sha256=hash_token(token),
-            created=_stamp_of(now),
-        )
-        self._records[record.sha256] = record
-        self._save()
-        return record, token
+    async def reload(self) -> None:
+        """Read the tokens now, waiting as long as the store takes (start-up)."""
+        await self._refresh()
 
-    def revoke(self, token_id: str, now: datetime | None = None) -> TokenRecord:
-        self.refresh()
-        for digest, record in self._records.items():
-            if record.id == token_id:
-                if record.revoked is not None:
-                    return record
-                revoked = TokenRecord(**{**asdict(record), "revoked": _stamp_of(now)})
-                self._records[digest] = revoked
-                self._save()
-                return revoked
-        raise TokenError(f"no token with id {token_id!r}")
+    def _refreshed(self, refreshing: asyncio.Future[None]) -> None:
+        if self._refreshing is refreshing:
+            self._refreshing = None
 
-    def _save(self) -> None:
-        data = {"version": 1, "tokens": [asdict(record) for record in self._records.values()]}
-        atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True).encode(), mode=0o600)
-        self._stamp = None  # re-read our own write next time (its stamp)
+    async def _refresh(self) -> None:
+        try:
+            generation = await self.store.tokens_generation()
+            if generation != self._generation:
+                records = await self.store.tokens()
+                self._records = {record.sha256: record for record in records}
+                self._generation = generation
+            if self.store_error is not None:
+                log.info("token_store_reachable_again")
+            self.store_error = None
+        except StateError as exc:
+            if self.store_error is None:
+                log.error("token_store_unreachable", error=str(exc))
+            self.store_error = str(exc)
+        self._checked = self.clock()
 
+    def load(self, records: list[TokenRecord], generation: int) -> None:
+        self._records = {record.sha256: record for record in records}
+        self._generation = generation
+        self._checked = self.clock()
 
-def _stamp_of(now: datetime | None) -> str:
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # ------------------------------------------------------------ subscriber stats
+
+    def seen(self, record: TokenRecord, user_agent: str | None, now: float) -> None:
+        self._uses[record.id] = TokenUse(record.id, now, agent_family(user_agent))
+
+    def take_uses(self) -> list[TokenUse]:
+        uses, self._uses = list(self._uses.values()), {}
+        return uses
+
+    def give_back(self, uses: list[TokenUse]) -> None:
+        """A batch that could not be written: kept for the next flush, newer uses win."""
+        for use in uses:
+            self._uses.setdefault(use.token_id, use)
+
+    async def flush_uses(self) -> int:
+        uses = self.take_uses()
+        if not uses:
+            return 0
+        try:
+            await self.store.record_token_use(uses)
+        except StateError as exc:
+            self.give_back(uses)
+            log.warning("token_uses_not_written", tokens=len(uses), error=str(exc))
+            return 0
+        return len(uses)

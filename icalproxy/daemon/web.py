@@ -5,10 +5,16 @@ constant time; unknown → 404, revoked → 410, with the same work done either 
 served with a strong ETag (a hash of the bytes) and a Last-Modified that moves only when
 the bytes change, so a 304 is never sent for changed content. No error text ever goes
 into a feed body; no token ever reaches a log line.
+
+``/readyz`` and ``/metrics`` name every feed with its size and notes: they are for ops only.
+The ops listener (``server.ops_listen``, loopback by default) serves them; the public
+listener answers them only to ``Authorization: Bearer <server.ops_token>`` and with the same
+404 as any unknown path otherwise, so a subscriber learns nothing from asking.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import socket
 import time
@@ -22,14 +28,16 @@ from icalproxy.config.model import Config
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.push import PushManager
 from icalproxy.daemon.service import FeedService, FeedVersion
-from icalproxy.daemon.tokens import TokenStore
+from icalproxy.daemon.tokens import TokenIndex
 
 log = structlog.get_logger("icalproxy.http")
 
 SERVICE = web.AppKey("service", FeedService)
-TOKENS = web.AppKey("tokens", TokenStore)
+TOKENS = web.AppKey("tokens", TokenIndex)
 METRICS = web.AppKey("metrics", Metrics)
 PUSH = web.AppKey("push", PushManager)
+MAIN = web.AppKey("main", web.Application)  # on the ops app: the public app that owns the service
+TOKEN_ID = "icalproxy.token_id"  # noqa: S105 - request key: the token's id, for the access log
 TOKEN_PATTERN = r"[A-Za-z0-9_-]{16,128}"  # noqa: S105 - a URL pattern, not a secret
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -41,11 +49,47 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def add_routes(app: web.Application) -> None:
+    """The public listener: feeds and /healthz; /readyz and /metrics only with the ops token."""
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/feed/{token:" + TOKEN_PATTERN + "}.ics", serve_feed, name="feed")
     app.router.add_get("/healthz", healthz, name="healthz")
-    app.router.add_get("/readyz", readyz, name="readyz")
-    app.router.add_get("/metrics", metrics, name="metrics")
+    app.router.add_get("/readyz", _ops_only(readyz), name="readyz")
+    app.router.add_get("/metrics", _ops_only(metrics), name="metrics")
+
+
+def create_ops_app(main: web.Application) -> web.Application:
+    """The ops listener: /healthz, /readyz and /metrics of ``main``'s service, no token asked."""
+    ops = web.Application(middlewares=[observe])
+    ops[MAIN] = main
+    ops[METRICS] = main[METRICS]
+    ops.on_response_prepare.append(_security_headers)
+    ops.router.add_get("/healthz", healthz, name="ops_healthz")
+    ops.router.add_get("/readyz", readyz, name="ops_readyz")
+    ops.router.add_get("/metrics", metrics, name="ops_metrics")
+    return ops
+
+
+def _service(request: web.Request) -> FeedService:
+    app = request.app.get(MAIN, request.app)
+    return app[SERVICE]
+
+
+def _ops_only(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not ops_authorized(request.headers.get("Authorization", ""), _service(request).config):
+            return web.Response(status=404, text="not found\n")
+        return await handler(request)
+
+    return guarded
+
+
+def ops_authorized(header: str, config: Config) -> bool:
+    """``Bearer <ops_token>``, compared in constant time; never true without a configured token."""
+    expected = config.server.ops_token
+    scheme, _, offered = header.partition(" ")
+    if not expected or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(offered.strip().encode(), expected.encode())
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -55,7 +99,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request metrics and an access log that names routes, not paths."""
+    """Request metrics and an access log that names routes and token ids, never paths or tokens."""
     started = time.perf_counter()
     route = request.match_info.route.name or "unmatched"
     try:
@@ -70,6 +114,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         "http_request",
         method=request.method,
         route=route,
+        token_id=request.get(TOKEN_ID),
         status=response.status,
         ms=round((time.perf_counter() - started) * 1000, 2),
     )
@@ -79,13 +124,17 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def serve_feed(request: web.Request) -> web.StreamResponse:
-    verdict, feed_name = request.app[TOKENS].lookup(request.match_info["token"])
-    if verdict == "unknown":
+    tokens = request.app[TOKENS]
+    verdict, record = await tokens.lookup(request.match_info["token"])
+    if verdict == "unknown" or record is None:
         return web.Response(status=404, text="not found\n")
+    request[TOKEN_ID] = record.id
+    feed_name = record.feed
     service = request.app[SERVICE]
     if verdict == "revoked" or feed_name not in service.config.rules.feeds:
         return web.Response(status=410, text="gone\n")  # revoked, or its feed was removed
-    version = service.feeds.get(feed_name or "")
+    tokens.seen(record, request.headers.get("User-Agent"), time.time())
+    version = service.feeds.get(feed_name)
     if version is None:  # not rendered yet: the first pull is pending or failed
         return web.Response(status=503, text="not ready\n", headers={"Retry-After": "60"})
     return await _feed_response(request, version, request.app[SERVICE].config)
@@ -95,7 +144,7 @@ async def _feed_response(request: web.Request, version: FeedVersion, config: Con
     use_gzip = (
         config.server.gzip
         and version.gzipped is not None
-        and "gzip" in request.headers.get("Accept-Encoding", "").lower()
+        and prefers_gzip(request.headers.get("Accept-Encoding", ""))
     )
     etag = version.etag[:-1] + '-gzip"' if use_gzip else version.etag
     headers = {
@@ -153,6 +202,30 @@ def _widen_send_buffer(request: web.Request, size: int) -> None:
         pass  # a smaller buffer only costs speed
 
 
+def prefers_gzip(accept_encoding: str) -> bool:
+    """RFC 9110 §12.5.3: gzip when its q-value (or that of ``*``) is above zero and not below
+    identity's. ``gzip;q=0`` refuses it; ``identity;q=0`` alone does not make gzip acceptable."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip().lower()
+        if not coding:
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = min(1.0, max(0.0, float(value.strip())))
+                except ValueError:
+                    weight = 0.0  # a q-value we cannot read: take it as a refusal
+        weights[coding] = weight
+    star = weights.get("*")
+    gzip = weights.get("gzip", weights.get("x-gzip", star if star is not None else 0.0))
+    identity = weights.get("identity", star if star is not None and "identity" not in weights else 1.0)
+    return gzip > 0 and gzip >= identity
+
+
 def _not_modified(request: web.Request, version: FeedVersion, etag: str) -> bool:
     """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since."""
     if_none_match = request.headers.get("If-None-Match")
@@ -174,9 +247,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready, body = request.app[SERVICE].readiness()
-    if PUSH in request.app:  # per CalDAV target; a failing target does not make the feeds unready
-        body["push"] = request.app[PUSH].readiness()
+    ready, body = _service(request).readiness()
+    owner = request.app.get(MAIN, request.app)
+    if PUSH in owner:  # per CalDAV target; a failing target does not make the feeds unready
+        body["push"] = owner[PUSH].readiness()
     return web.Response(
         status=200 if ready else 503,
         text=json.dumps(body, indent=2, sort_keys=True) + "\n",
@@ -185,11 +259,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
+    service = _service(request)
     gauges = {
         "last_success": {n: s.last_success for n, s in service.sources.items() if s.last_success},
         "source_events": {n: float(s.events) for n, s in service.sources.items()},
         "shrink_held": {n: float(bool(s.held_pulls)) for n, s in service.sources.items()},
+        "feed_held": {n: float(n in service.emptying.held) for n in service.config.rules.feeds},
     }
     text = request.app[METRICS].render(gauges)  # type: ignore[arg-type]
     return web.Response(

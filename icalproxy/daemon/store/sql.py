@@ -1,0 +1,533 @@
+"""The state store over either database: small typed accessors, each one transaction.
+
+Every method is blocking and thread-safe; the daemon calls them through ``Store`` (async, on
+the store's own thread), the CLI and other features may call them directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from icalproxy.daemon.store.backend import Database, Tx
+from icalproxy.daemon.store.records import (
+    AlertState,
+    FeedBody,
+    FeedMeta,
+    Lookup,
+    PushState,
+    SourceSnapshot,
+    StatusEntry,
+    StoredFeed,
+    TokenRecord,
+    TokenUse,
+    VisibleVersion,
+)
+from icalproxy.daemon.store.schema import LATEST, META, MIGRATIONS, statements
+from icalproxy.errors import StateError, TokenError
+
+log = structlog.get_logger("icalproxy.store")
+
+TOKEN_BYTES = 32  # 256 bits
+KEEP_VERSIONS = 2  # feed versions kept per feed: the served one and the one before it
+MIGRATION_LOCK = 0x1CA1_0001  # PostgreSQL advisory lock keys, each held for one transaction
+INSTALL_LOCK = 0x1CA1_0002
+_DUMMY_HASH = hashlib.sha256(b"icalproxy-no-such-token").hexdigest()
+_TOKEN_COLUMNS = "id, feed, label, sha256, created, revoked"  # noqa: S105 - column names
+_FEED_COLUMNS = "feed, version, body, sha256, etag, last_modified, events, installed"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class SqlStore:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    # ---------------------------------------------------------------- schema
+
+    def schema_version(self) -> int:
+        with self.db.transaction() as tx:
+            tx.run(META)
+            row = tx.one("SELECT value FROM meta WHERE key = 'schema_version'")
+        return int(row[0]) if row else 0
+
+    def migrate(self, target: int = LATEST) -> list[int]:
+        """Run the forward migrations up to ``target``; returns the versions applied (callers
+        log them: the CLI's output stays its own)."""
+        applied: list[int] = []
+        for version, _title, migration in MIGRATIONS:
+            if version > target:
+                break
+            with self.db.transaction() as tx:
+                tx.run(META)
+                self.db.serialize(tx, MIGRATION_LOCK)
+                current = _version(tx)
+                if current > LATEST:
+                    raise StateError(
+                        f"state database {self.db.where} has schema version {current}, newer than this "
+                        f"icalproxy knows ({LATEST}): upgrade icalproxy"
+                    )
+                if current >= version:
+                    continue
+                for sql in statements(self.db.dialect, migration):
+                    tx.run(sql)
+                _set_meta(tx, "schema_version", str(version))
+            applied.append(version)
+        return applied
+
+    def meta(self, key: str) -> str | None:
+        with self.db.read() as tx:
+            row = tx.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(row[0]) if row else None
+
+    def shared_secret(self, key: str, proposed: str) -> str:
+        """The secret stored under ``key``, set to ``proposed`` if there is none yet: replicas
+        agree on one (e.g. the installation key that derived UIDs are keyed with)."""
+        with self.db.transaction() as tx:
+            tx.run(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, proposed)
+            )
+            row = tx.one("SELECT value FROM meta WHERE key = ?", (key,))
+        assert row is not None
+        return str(row[0])
+
+    # ---------------------------------------------------------------- tokens
+
+    def create_token(self, feed: str, label: str, now: datetime | None = None) -> tuple[TokenRecord, str]:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        record = TokenRecord(
+            id=secrets.token_hex(4), feed=feed, label=label, sha256=hash_token(token), created=_iso(now)
+        )
+        with self.db.transaction() as tx:
+            self._insert_tokens(tx, [record])
+        return record, token
+
+    def revoke_token(self, token_id: str, now: datetime | None = None) -> tuple[TokenRecord, bool]:
+        """The token as revoked, and whether it was revoked already (then unchanged)."""
+        with self.db.transaction() as tx:
+            row = tx.one(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE id = ?", (token_id,))
+            if row is None:
+                raise TokenError(f"no token with id {token_id!r}")
+            record = TokenRecord(*row)
+            if record.revoked is not None:
+                return record, True
+            stamp = _iso(now)
+            tx.run("UPDATE tokens SET revoked = ? WHERE id = ?", (stamp, token_id))
+            _bump(tx, "tokens_generation")
+            self.db.notify(tx, "tokens")
+        return TokenRecord(*row[:5], revoked=stamp), False
+
+    def tokens(self) -> list[TokenRecord]:
+        with self.db.read() as tx:
+            rows = tx.all(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY feed, created, id")
+        return [TokenRecord(*row) for row in rows]
+
+    def tokens_generation(self) -> int:
+        """Grows with every token change: a cheap check whether ``tokens()`` must be re-read."""
+        with self.db.read() as tx:
+            return _generation(tx, "tokens_generation")
+
+    def lookup_token(self, token: str) -> tuple[Lookup, str | None]:
+        """(valid|revoked|unknown, feed) straight from the database, compared in constant time."""
+        digest = hash_token(token)
+        with self.db.read() as tx:
+            row = tx.one(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE sha256 = ?", (digest,))
+        record = TokenRecord(*row) if row else None
+        if not hmac.compare_digest(record.sha256 if record else _DUMMY_HASH, digest) or record is None:
+            return "unknown", None
+        return ("revoked" if record.revoked else "valid"), record.feed
+
+    def _insert_tokens(self, tx: Tx, records: Sequence[TokenRecord]) -> None:
+        tx.many(
+            f"INSERT INTO tokens ({_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(r.id, r.feed, r.label, r.sha256, r.created, r.revoked) for r in records],
+        )
+        _bump(tx, "tokens_generation")
+        self.db.notify(tx, "tokens")
+
+    # ---------------------------------------------------------------- subscriber stats
+
+    def record_token_use(self, uses: Iterable[TokenUse]) -> None:
+        """A batch of last uses (the daemon flushes about once a minute); never moves back."""
+        rows = [(use.token_id, use.last_used, use.agent) for use in uses]
+        if not rows:
+            return
+        with self.db.transaction(durable=False) as tx:
+            tx.many(
+                "INSERT INTO subscriber_stats (token_id, last_used, agent) VALUES (?, ?, ?) "
+                "ON CONFLICT (token_id) DO UPDATE SET last_used = excluded.last_used, agent = excluded.agent "
+                "WHERE excluded.last_used >= subscriber_stats.last_used",
+                rows,
+            )
+
+    def token_uses(self) -> dict[str, TokenUse]:
+        with self.db.read() as tx:
+            rows = tx.all("SELECT token_id, last_used, agent FROM subscriber_stats")
+        return {row[0]: TokenUse(row[0], float(row[1]), row[2]) for row in rows}
+
+    # ---------------------------------------------------------------- sources
+
+    def save_source(self, snapshot: SourceSnapshot) -> None:
+        with self.db.transaction() as tx:
+            self._upsert_sources(tx, [snapshot])
+
+    def _upsert_sources(self, tx: Tx, snapshots: Sequence[SourceSnapshot]) -> None:
+        tx.many(
+            "INSERT INTO sources (name, body, sha256, etag, last_modified, fetched, changed, events, "
+            "held_pulls, held_events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "body = excluded.body, sha256 = excluded.sha256, etag = excluded.etag, "
+            "last_modified = excluded.last_modified, fetched = excluded.fetched, "
+            "changed = excluded.changed, events = excluded.events, held_pulls = excluded.held_pulls, "
+            "held_events = excluded.held_events "
+            # an older pull never replaces a newer one (replicas writing after an outage)
+            "WHERE sources.fetched IS NULL OR excluded.fetched IS NULL "
+            "OR excluded.fetched >= sources.fetched",
+            [
+                (
+                    s.name,
+                    s.body,
+                    _sha256(s.body),
+                    s.etag,
+                    s.last_modified,
+                    s.fetched,
+                    s.changed,
+                    s.events,
+                    s.held_pulls,
+                    s.held_events,
+                )
+                for s in snapshots
+            ],
+        )
+
+    def load_source(self, name: str) -> SourceSnapshot | None:
+        """The last good snapshot, or None; one whose checksum fails is logged and ignored."""
+        with self.db.read() as tx:
+            row = tx.one(
+                "SELECT name, body, sha256, etag, last_modified, fetched, changed, events, held_pulls, "
+                "held_events FROM sources WHERE name = ?",
+                (name,),
+            )
+        if row is None:
+            return None
+        body = bytes(row[1])
+        if _sha256(body) != row[2]:
+            log.error("state_corrupt_ignored", kind="source", name=name)
+            return None
+        return SourceSnapshot(row[0], body, row[3], row[4], row[5], row[6], int(row[7]), int(row[8]), row[9])
+
+    def source_digests(self) -> dict[str, str]:
+        """Each stored source's SHA-256: which snapshots changed, without reading them."""
+        with self.db.read() as tx:
+            return {str(name): str(digest) for name, digest in tx.all("SELECT name, sha256 FROM sources")}
+
+    def save_shrink_guard(self, name: str, held_pulls: int, held_events: int | None) -> None:
+        with self.db.transaction() as tx:
+            tx.run(
+                "UPDATE sources SET held_pulls = ?, held_events = ? WHERE name = ?",
+                (held_pulls, held_events, name),
+            )
+
+    def accept_shrink(self, source: str) -> None:
+        """Ops' acceptance of a source's shrink, taken up at its next pull."""
+        with self.db.transaction() as tx:
+            tx.run(
+                "INSERT INTO shrink_accepts (source, at) VALUES (?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET at = excluded.at",
+                (source, self.clock()),
+            )
+
+    def take_shrink_acceptance(self, source: str) -> bool:
+        with self.db.transaction() as tx:
+            return tx.run("DELETE FROM shrink_accepts WHERE source = ?", (source,)) > 0
+
+    # ---------------------------------------------------------------- feed versions
+
+    def install_feeds(self, feeds: Sequence[FeedBody]) -> list[int]:
+        """Install new versions of several feeds in one transaction; returns their version
+        numbers (each the feed's previous one plus one). Older versions beyond the last
+        ``KEEP_VERSIONS`` are removed in the same transaction. A feed whose stored newest
+        version first appeared later than this one (another replica's newer render landed
+        first, e.g. both were held while the database was away) is skipped: its number is 0."""
+        if not feeds:
+            return []
+        now = self.clock()
+        versions = []
+        with self.db.transaction() as tx:
+            self.db.serialize(tx, INSTALL_LOCK)  # versions stay monotonic with several writers
+            for feed in feeds:
+                row = tx.one(
+                    "SELECT version, last_modified FROM feed_versions WHERE feed = ? "
+                    "ORDER BY version DESC LIMIT 1",
+                    (feed.feed,),
+                )
+                if row is not None and int(row[1]) > feed.last_modified:
+                    versions.append(0)
+                    continue
+                version = int(row[0]) + 1 if row is not None else 1
+                _insert_version(tx, feed, version, now)
+                tx.run(
+                    "DELETE FROM feed_versions WHERE feed = ? AND version <= ?",
+                    (feed.feed, version - KEEP_VERSIONS),
+                )
+                versions.append(version)
+            _bump(tx, "feeds_generation")
+            self.db.notify(tx, "feeds")
+        return versions
+
+    def latest_feeds(self, names: Iterable[str] | None = None) -> dict[str, StoredFeed]:
+        """The newest whole version of each feed; a version whose checksum fails is logged and
+        skipped (the one before it is served instead)."""
+        wanted = set(names) if names is not None else None
+        with self.db.read() as tx:
+            rows = tx.all(
+                f"SELECT {_FEED_COLUMNS} FROM feed_versions f WHERE version = "
+                "(SELECT MAX(version) FROM feed_versions g WHERE g.feed = f.feed)"
+            )
+            found: dict[str, StoredFeed] = {}
+            for row in rows:
+                if wanted is not None and row[0] not in wanted:
+                    continue
+                stored = _stored_feed(row)
+                candidate: tuple[Any, ...] | None = row
+                while stored is None and candidate is not None:
+                    log.error("state_corrupt_ignored", kind="feed", name=candidate[0], version=candidate[1])
+                    candidate = tx.one(
+                        f"SELECT {_FEED_COLUMNS} FROM feed_versions WHERE feed = ? AND version < ? "
+                        "ORDER BY version DESC LIMIT 1",
+                        (candidate[0], candidate[1]),
+                    )
+                    stored = _stored_feed(candidate) if candidate is not None else None
+                if stored is not None:
+                    found[stored.feed] = stored
+        return found
+
+    def feed_versions(self, feed: str | None = None) -> list[FeedMeta]:
+        """Every kept version's metadata (newest first per feed), without the bodies."""
+        query = (
+            "SELECT feed, version, etag, last_modified, events, LENGTH(body), installed FROM feed_versions"
+            + (" WHERE feed = ?" if feed is not None else "")
+            + " ORDER BY feed, version DESC"
+        )
+        with self.db.read() as tx:
+            rows = tx.all(query, (feed,) if feed is not None else ())
+        return [FeedMeta(r[0], int(r[1]), r[2], int(r[3]), int(r[4]), int(r[5]), float(r[6])) for r in rows]
+
+    def feeds_generation(self) -> int:
+        with self.db.read() as tx:
+            return _generation(tx, "feeds_generation")
+
+    # ---------------------------------------------------------------- status history
+
+    def record_status(self, entries: Iterable[StatusEntry]) -> None:
+        """Upsert by (feed, source, uid, occurrence, since): a label seen again moves last_seen."""
+        with self.db.transaction(durable=False) as tx:
+            tx.many(
+                "INSERT INTO status_history (feed, source, uid, occurrence, label, description, since, "
+                "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feed, source, uid, occurrence, "
+                "since) DO UPDATE SET label = excluded.label, description = excluded.description, "
+                "last_seen = excluded.last_seen",
+                [
+                    (e.feed, e.source, e.uid, e.occurrence, e.label, e.description, e.since, e.last_seen)
+                    for e in entries
+                ],
+            )
+
+    def status_history(self, feed: str, uid: str | None = None) -> list[StatusEntry]:
+        query = (
+            "SELECT feed, source, uid, occurrence, label, description, since, last_seen FROM status_history "
+            "WHERE feed = ?"
+            + (" AND uid = ?" if uid is not None else "")
+            + " ORDER BY uid, occurrence, since"
+        )
+        with self.db.read() as tx:
+            rows = tx.all(query, (feed, uid) if uid is not None else (feed,))
+        return [StatusEntry(*row[:6], float(row[6]), float(row[7])) for row in rows]
+
+    # ---------------------------------------------------------------- alerts
+
+    def set_alert(self, alert: AlertState) -> None:
+        with self.db.transaction() as tx:
+            tx.run(
+                "INSERT INTO alert_state (conflict_id, state, sent_at, attempts) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (conflict_id) DO UPDATE SET state = excluded.state, sent_at = excluded.sent_at, "
+                "attempts = excluded.attempts",
+                (alert.conflict_id, alert.state, alert.sent_at, alert.attempts),
+            )
+
+    def alerts(self) -> dict[str, AlertState]:
+        with self.db.read() as tx:
+            rows = tx.all("SELECT conflict_id, state, sent_at, attempts FROM alert_state")
+        return {row[0]: AlertState(row[0], row[1], row[2], int(row[3])) for row in rows}
+
+    def delete_alert(self, conflict_id: str) -> None:
+        with self.db.transaction() as tx:
+            tx.run("DELETE FROM alert_state WHERE conflict_id = ?", (conflict_id,))
+
+    # ---------------------------------------------------------------- push (CalDAV)
+
+    def set_push(self, state: PushState) -> None:
+        with self.db.transaction() as tx:
+            tx.run(
+                "INSERT INTO push_state (target, uid, href, etag, content_hash) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (target, uid) DO UPDATE SET href = excluded.href, etag = excluded.etag, "
+                "content_hash = excluded.content_hash",
+                (state.target, state.uid, state.href, state.etag, state.content_hash),
+            )
+
+    def push_states(self, target: str) -> dict[str, PushState]:
+        with self.db.read() as tx:
+            rows = tx.all(
+                "SELECT target, uid, href, etag, content_hash FROM push_state WHERE target = ?", (target,)
+            )
+        return {row[1]: PushState(*row) for row in rows}
+
+    def delete_push(self, target: str, uid: str) -> None:
+        with self.db.transaction() as tx:
+            tx.run("DELETE FROM push_state WHERE target = ? AND uid = ?", (target, uid))
+
+    # ---------------------------------------------------------------- visible-content history
+
+    def visible_version(
+        self, feed: str, uid: str, content_hash: str, now: float | None = None
+    ) -> VisibleVersion:
+        """The first sighting of this visible content of an event, recorded now if it is new;
+        new content gets the event's highest sequence plus one."""
+        with self.db.transaction() as tx:
+            return self._visible(tx, feed, uid, content_hash, self.clock() if now is None else now)
+
+    def visible_versions(
+        self, feed: str, items: Sequence[tuple[str, str]], now: float | None = None
+    ) -> dict[str, VisibleVersion]:
+        """``visible_version`` for many (uid, content hash) pairs of one feed, in one transaction."""
+        moment = self.clock() if now is None else now
+        with self.db.transaction() as tx:
+            return {uid: self._visible(tx, feed, uid, digest, moment) for uid, digest in items}
+
+    def _visible(self, tx: Tx, feed: str, uid: str, content_hash: str, now: float) -> VisibleVersion:
+        row = tx.one(
+            "SELECT first_seen, sequence FROM visible_history "
+            "WHERE feed = ? AND uid = ? AND content_hash = ?",
+            (feed, uid, content_hash),
+        )
+        if row is not None:
+            return VisibleVersion(feed, uid, content_hash, float(row[0]), int(row[1]))
+        top = tx.one("SELECT MAX(sequence) FROM visible_history WHERE feed = ? AND uid = ?", (feed, uid))
+        sequence = int(top[0]) + 1 if top and top[0] is not None else 0
+        tx.run(
+            "INSERT INTO visible_history (feed, uid, content_hash, first_seen, sequence) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (feed, uid, content_hash, now, sequence),
+        )
+        return VisibleVersion(feed, uid, content_hash, now, sequence)
+
+    # ---------------------------------------------------------------- leases (replicas)
+
+    def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold ``name`` for ``seconds`` unless another holder's lease is still running."""
+        now = self.clock()
+        with self.db.transaction() as tx:
+            taken = tx.run(
+                "INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET holder = excluded.holder, expires = excluded.expires "
+                "WHERE leases.holder = excluded.holder OR leases.expires < ?",
+                (name, holder, now + seconds, now),
+            )
+        return taken > 0
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.db.transaction() as tx:
+            tx.run("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def lease_holder(self, name: str) -> str | None:
+        with self.db.read() as tx:
+            row = tx.one("SELECT holder, expires FROM leases WHERE name = ?", (name,))
+        return str(row[0]) if row and float(row[1]) >= self.clock() else None
+
+    # ---------------------------------------------------------------- import
+
+    def import_state(
+        self,
+        tokens: Sequence[TokenRecord],
+        sources: Sequence[SourceSnapshot],
+        feeds: Sequence[FeedBody],
+        accepted: Sequence[str],
+        marker: str,
+    ) -> bool:
+        """Import state of today's file format once, in one transaction; False if done before."""
+        with self.db.transaction() as tx:
+            if tx.one("SELECT value FROM meta WHERE key = ?", (marker,)) is not None:
+                return False
+            self._insert_tokens(tx, tokens)
+            self._upsert_sources(tx, sources)
+            now = self.clock()
+            for feed in feeds:
+                if tx.one("SELECT 1 FROM feed_versions WHERE feed = ?", (feed.feed,)) is None:
+                    _insert_version(tx, feed, 1, now)
+            tx.many(
+                "INSERT INTO shrink_accepts (source, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(name, now) for name in accepted],
+            )
+            _set_meta(tx, marker, _iso(None))
+            _bump(tx, "feeds_generation")
+        return True
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _insert_version(tx: Tx, feed: FeedBody, version: int, now: float) -> None:
+    tx.run(
+        f"INSERT INTO feed_versions ({_FEED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (feed.feed, version, feed.body, _sha256(feed.body), feed.etag, feed.last_modified, feed.events, now),
+    )
+
+
+def _stored_feed(row: tuple[Any, ...]) -> StoredFeed | None:
+    body = bytes(row[2])
+    if _sha256(body) != row[3]:
+        return None
+    return StoredFeed(str(row[0]), int(row[1]), body, str(row[4]), int(row[5]), int(row[6]), float(row[7]))
+
+
+def _version(tx: Tx) -> int:
+    row = tx.one("SELECT value FROM meta WHERE key = 'schema_version'")
+    return int(row[0]) if row else 0
+
+
+def _set_meta(tx: Tx, key: str, value: str) -> None:
+    tx.run(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def _generation(tx: Tx, key: str) -> int:
+    row = tx.one("SELECT value FROM meta WHERE key = ?", (key,))
+    return int(row[0]) if row else 0
+
+
+def _bump(tx: Tx, key: str) -> None:
+    """One atomic increment, so concurrent writers (several replicas) never lose one."""
+    tx.run(
+        "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE "
+        "SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)",
+        (key,),
+    )
+
+
+def _iso(now: datetime | None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,75 @@
+"""Whole-process speed: a command imports only what it needs. Rendering files must not start
+the HTTP stack, the scheduler or the daemon (issue 11: start-up was a quarter of `render`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT
+
+EXAMPLE = str(ROOT / "config.example.yaml")
+# What the daemon needs and a file-only command must never load.
+HEAVY = ("aiohttp", "apscheduler", "yarl", "multidict", "structlog", "asyncio")
+DAEMON = (
+    "icalproxy.daemon.app",
+    "icalproxy.daemon.service",
+    "icalproxy.daemon.web",
+    "icalproxy.daemon.state",
+)
+
+PROBE = """
+import json, sys
+from icalproxy.cli import main
+code = main(sys.argv[1:])
+sys.stdout.flush()
+print("\\nMODULES " + json.dumps(sorted(sys.modules)), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def modules_after(*args: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stderr.splitlines() if line.startswith("MODULES "))
+    return set(json.loads(line.removeprefix("MODULES ")))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["render", "--config", EXAMPLE, "--out", "{out}", "--now", "2026-11-25"],
+        ["check", "--config", EXAMPLE],
+        ["check", "--config", EXAMPLE, "--sources"],
+        ["preview", "--config", EXAMPLE, "--feed", "acme", "--now", "2026-11-25"],
+        ["preview", "--config", EXAMPLE, "--feed", "acme", "--format", "ics", "--now", "2026-11-25"],
+    ],
+    ids=["render", "check", "check-sources", "preview", "preview-ics"],
+)
+def test_file_commands_import_no_http_stack_scheduler_or_daemon(command: list[str], tmp_path: Path) -> None:
+    loaded = modules_after(*(part.replace("{out}", str(tmp_path / "out")) for part in command))
+    assert "icalproxy.core.pipeline" in loaded  # the probe did run the command
+    offending = sorted(
+        name
+        for name in loaded
+        if any(name == heavy or name.startswith(heavy + ".") for heavy in HEAVY + DAEMON)
+    )
+    assert offending == []
+
+
+def test_serve_still_has_its_stack() -> None:
+    """The counter-check: the probe sees lazily imported modules once they are used."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import icalproxy.daemon.app, sys; print('aiohttp' in sys.modules)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "True"
