@@ -5,6 +5,7 @@ IcalproxyError
 ├── FetchError         a source could not be pulled (source name and reason attached)
 │   └── NotCalendarError   a body came back but it is not iCalendar (HTML, empty…)
 ├── StateError         state on disk unreadable or unwritable
+├── PushError          a CalDAV push target refused or could not be reached (target, status)
 ├── ListenError        the daemon cannot listen where it was told (port in use, unknown host)
 └── TokenError         unknown feed or token id in token management
 """
@@ -44,3 +45,13 @@ class ListenError(IcalproxyError):
 
 class TokenError(IcalproxyError):
     pass
+
+
+class PushError(IcalproxyError):
+    """Named by the target (feed#index and its URL without credentials), never a secret."""
+
+    def __init__(self, target: str, reason: str, *, status: int | None = None) -> None:
+        self.target = target
+        self.reason = reason
+        self.status = status
+        super().__init__(f"{target}: {reason}")

@@ -192,6 +192,25 @@ class Alerts:
 
 
 @dataclass(frozen=True, slots=True)
+class CalDAVTarget:
+    """One CalDAV calendar collection a feed is mirrored into (``push: [{caldav: …}]``).
+
+    Secrets are left out of ``repr`` so a target can never print them by accident."""
+
+    url: str  # the collection, ending in "/", without credentials
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    bearer_token: str | None = field(default=None, repr=False)
+    line: str = ""  # "file:line" of its definition
+
+    @property
+    def display(self) -> str:
+        """Host and path, never credentials (validation keeps them out of ``url``): what logs,
+        errors and /readyz may show."""
+        return self.url
+
+
+@dataclass(frozen=True, slots=True)
 class Feed:
     name: str
     title: str
@@ -203,6 +222,7 @@ class Feed:
     locale: Literal["en", "de", "fr"] = "en"
     timezone: str | None = None  # IANA name; None: the feed's first VTIMEZONE, else UTC
     page_past_days: int = 14
+    push: tuple[CalDAVTarget, ...] = ()
     # A cancelled job stays (STATUS:CANCELLED) until this long after its end; None: always.
     keep_cancelled: timedelta | None = timedelta(days=7)
     conflicts: ConflictRules | None = None  # None: this feed is not checked for conflicts

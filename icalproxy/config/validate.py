@@ -22,6 +22,7 @@ from icalproxy.config.model import (
     Alerts,
     AllOf,
     AnyOf,
+    CalDAVTarget,
     Condition,
     Config,
     ConflictRules,
@@ -645,7 +646,7 @@ def _scrub_dict(scrub: Scrub) -> dict[str, bool]:
     return {"links": scrub.links, "emails": scrub.emails, "phones": scrub.phones}
 
 
-_FEED_KEYS = {"title", "from", "where", "profile", "keep_cancelled", "conflicts"}
+_FEED_KEYS = {"title", "from", "where", "profile", "keep_cancelled", "conflicts", "push"}
 
 
 def _feeds(
@@ -684,6 +685,7 @@ def _feeds(
                     f"feed {name!r} uses unknown profile {profile!r} (known: {known})",
                 )
         where = _condition(check, fields["where"], sources) if "where" in fields else None
+        push = _push_targets(check, name, fields["push"]) if "push" in fields else ()
         keep_cancelled: timedelta | None = timedelta(days=7)
         if "keep_cancelled" in fields:
             node_keep = fields["keep_cancelled"]
@@ -700,6 +702,7 @@ def _feeds(
             profile=profile,
             line=node.where,
             **_page_settings(check, name, fields),
+            push=push,
             keep_cancelled=keep_cancelled,
             conflicts=conflicts,
         )
@@ -734,6 +737,74 @@ def _page_settings(check: _Checker, name: str, fields: dict[str, Located]) -> di
 
 
 _WHERE_KEYS = {"subcalendar", "field", "summary", "source", "window", "all", "any", "not"}
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _push_targets(check: _Checker, feed: str, node: Located) -> tuple[CalDAVTarget, ...]:
+    """``push: [{caldav: {url, username, password} | {url, bearer_token}}]``."""
+    if not isinstance(node.value, list) or not node.value:
+        check.fail(node, f"feed {feed!r} push must be a non-empty list of {{caldav: {{url: …}}}} targets")
+        return ()
+    targets: list[CalDAVTarget] = []
+    seen: dict[str, str] = {}
+    for item in node.value:
+        kinds = check.mapping(item, "a push target", {"caldav"}, required=("caldav",))
+        if kinds is None or "caldav" not in kinds:
+            continue
+        target = _caldav_target(check, kinds["caldav"])
+        if target is None:
+            continue
+        if target.url in seen:
+            first = seen[target.url]
+            check.fail(kinds["caldav"], f"feed {feed!r} pushes to {target.url} twice (first at {first})")
+            continue
+        seen[target.url] = target.line
+        targets.append(target)
+    return tuple(targets)
+
+
+def _caldav_target(check: _Checker, node: Located) -> CalDAVTarget | None:
+    fields = check.mapping(node, "caldav", {"url", "username", "password", "bearer_token"}, required=("url",))
+    if fields is None or "url" not in fields:
+        return None
+    url = check.string(fields["url"], "caldav url")
+    secrets = {
+        key: check.string(fields[key], f"caldav {key}") if key in fields else None
+        for key in ("username", "password", "bearer_token")
+    }
+    if url is None or any(key in fields and value is None for key, value in secrets.items()):
+        return None
+    parts = urlsplit(url)
+    where = fields["url"]
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        check.fail(where, "caldav url must be an http(s) URL of a calendar collection")
+        return None
+    if parts.username is not None or parts.password is not None:
+        check.fail(where, "caldav url must not carry credentials: use username and password")
+        return None
+    if parts.query or parts.fragment:
+        check.fail(where, "caldav url must be a calendar collection, without ?query or #fragment")
+        return None
+    username, password, token = secrets["username"], secrets["password"], secrets["bearer_token"]
+    if token is not None and (username is not None or password is not None):
+        check.fail(node, "caldav takes either username and password or bearer_token, not both")
+        return None
+    if (username is None) != (password is None):
+        check.fail(node, "caldav username and password go together")
+        return None
+    credentials = token is not None or password is not None
+    if credentials and parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        check.fail(where, "caldav url must be https: credentials never go over plain http beyond this host")
+        return None
+    return CalDAVTarget(
+        url=url if url.endswith("/") else url + "/",
+        username=username,
+        password=password,
+        bearer_token=token,
+        line=node.where,
+    )
+
+
 _CLOCK = re.compile(r"([01]?\d|2[0-4]):([0-5]\d)\Z")
 
 

@@ -25,11 +25,13 @@ from icalproxy.config.model import Config
 from icalproxy.daemon.alert_state import AlertState
 from icalproxy.daemon.alerts import ConflictWatch, WebhookSender
 from icalproxy.daemon.metrics import Metrics
+from icalproxy.daemon.push import PushManager
+from icalproxy.daemon.push_state import PushState
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.store import Store, open_sql_store
 from icalproxy.daemon.store.backend import PostgresDatabase
 from icalproxy.daemon.tokens import TokenIndex
-from icalproxy.daemon.web import METRICS, SERVICE, TOKENS, add_routes, create_ops_app, observe
+from icalproxy.daemon.web import METRICS, PUSH, SERVICE, TOKENS, add_routes, create_ops_app, observe
 from icalproxy.errors import ConfigError, ListenError
 from icalproxy.fetch import USER_AGENT, Fetcher, SourceFetcher
 
@@ -65,6 +67,7 @@ def create_app(
             watch = ConflictWatch(alert_state, app[METRICS])
             service = FeedService(config, app[STORE], fetcher(session), app[METRICS], watch=watch)
             app[SERVICE] = service
+            pusher = await _start_push(app, service) if _has_push(config) else None
             sender = WebhookSender(alert_state, lambda: service.config, session, app[METRICS], watch)
             alerting = asyncio.create_task(sender.run())
             ops_runner = web.AppRunner(ops_app, access_log=None, shutdown_timeout=1.0)
@@ -72,6 +75,8 @@ def create_app(
                 await ops_runner.setup()
                 await web.SockSite(ops_runner, ops_socket).start()
             await service.restore()
+            if pusher is not None:
+                pusher.start(service.feeds)  # start-up: mirror what is served now
             scheduler = AsyncIOScheduler(timezone=UTC)
             app[SCHEDULER] = scheduler
             schedule_pulls(scheduler, service)
@@ -95,6 +100,8 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 scheduler.shutdown(wait=False)
+                if PUSH in app:
+                    await app[PUSH].stop()
                 await service.save_pending()
                 await service.release_leases()
                 alert_state.close()
@@ -106,6 +113,16 @@ def create_app(
     return app
 
 
+async def _start_push(app: web.Application, service: FeedService) -> PushManager:
+    """CalDAV push: feeds that change are handed to it; it syncs in threads of its own."""
+    state = await asyncio.to_thread(PushState.in_state_dir, service.config.state_dir)
+    pusher = app[PUSH] = PushManager(service.config, state, app[METRICS])
+    service.on_feed_changed = pusher.feed_changed
+    return pusher
+
+
+def _has_push(config: Config) -> bool:
+    return any(feed.push for feed in config.rules.feeds.values())
 def _store_context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
     """The store (migrated, today's files imported) and the token index, before anything else."""
 
@@ -240,6 +257,10 @@ async def reload(app: web.Application, reason: str) -> None:
         config = _keep_state_dir(config, service.config.state_dir)
     sources_changed = config.sources != service.config.sources
     await service.apply_config(config)
+    if PUSH not in app and _has_push(config):
+        await _start_push(app, service)  # the first push target came with this reload
+    if PUSH in app:
+        app[PUSH].configure(config, service.feeds)  # new, changed or removed push targets
     if sources_changed:
         schedule_pulls(app[SCHEDULER], service)
     metrics.reloads["ok"] += 1

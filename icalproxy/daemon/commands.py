@@ -1,4 +1,4 @@
-"""CLI commands of the daemon: serve, token new/list/revoke, accept-shrink, feeds, migrate.
+"""CLI commands of the daemon: serve, token new/list/revoke, accept-shrink, feeds, migrate, push.
 
 Each opens the configured store (SQLite or PostgreSQL) for the length of the command, so they
 work beside running daemons: a change is seen by every daemon at its next request."""
@@ -65,6 +65,11 @@ def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentPa
     config_arg(status)
     status.add_argument("--feed", required=True, help="the feed to show")
     status.set_defaults(handler=cmd_status)
+    push = commands.add_parser("push", help="mirror feeds into their CalDAV calendars (push: targets)")
+    config_arg(push)
+    push.add_argument("--feed", action="append", help="only this feed (repeatable)")
+    push.add_argument("--once", action="store_true", required=True, help="one sync per target, then exit")
+    push.set_defaults(handler=cmd_push)
 
     feeds = commands.add_parser("feeds", help="list feeds: sources, profile, events, size, tokens")
     config_arg(feeds)
@@ -256,6 +261,39 @@ def _stamp_iso(stamp: str) -> str:
     if len(stamp) != 16:
         return stamp
     return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}Z"
+def cmd_push(args: argparse.Namespace) -> int:
+    """Pull, render and sync every push target once; the daemon does the same continuously."""
+    from icalproxy.cli import pull_once, utc_now  # noqa: PLC0415
+    from icalproxy.core.pipeline import parse_sources, render_feeds  # noqa: PLC0415
+    from icalproxy.daemon.push import run_once  # noqa: PLC0415
+
+    config = load_config(args.config)
+    names = args.feed or [name for name, feed in config.rules.feeds.items() if feed.push]
+    problems = [f"{args.config}: unknown feed {name!r}" for name in names if name not in config.rules.feeds]
+    problems += [
+        f"{config.rules.feeds[name].line}: feed {name!r} has no push targets"
+        for name in names
+        if name in config.rules.feeds and not config.rules.feeds[name].push
+    ]
+    if problems or not names:
+        raise ConfigError(problems or [f"{args.config}: no feed has push targets"])
+    feeds = [config.rules.feeds[name] for name in names]
+    snapshots, errors = pull_once(config, only=sorted({s for feed in feeds for s in feed.sources}))
+    for error in errors:
+        print(f"source {error}", file=sys.stderr)
+    if errors:
+        print("not pushing: a source failed, and a partial feed would delete events", file=sys.stderr)
+        return 1
+    result = render_feeds(parse_sources(snapshots), config.rules, utc_now(), names)
+    failed = 0
+    for name, target, outcome in run_once(config, {name: result.feeds[name].body for name in names}):
+        if isinstance(outcome, Exception):
+            failed += 1
+            print(f"push {name} ({target}): error: {outcome}", file=sys.stderr)
+            continue
+        counts = ", ".join(f"{key} {value}" for key, value in outcome.as_dict().items())
+        print(f"push {name} ({target}): {counts}")
+    return 1 if failed else 0
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -27,6 +28,11 @@ class Metrics:
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     reloads: Counter[str] = field(default_factory=Counter)
     reload_ok: int = 1
+    # CalDAV push (daemon/push.py), by target name ("feed#index", never credentials)
+    push_requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    push_pending: dict[str, int] = field(default_factory=dict)
+    push_last_success: dict[str, float] = field(default_factory=dict)
+    push_drift: Counter[str] = field(default_factory=Counter)
     conflicts: dict[tuple[str, str], int] = field(default_factory=dict)  # (feed, kind) → count
     alerts: Counter[str] = field(default_factory=Counter)  # webhook attempts by result
 
@@ -99,6 +105,7 @@ class Metrics:
             lines.append(f'icalproxy_config_reloads_total{{result="{result}"}} {count}')
         family("icalproxy_config_last_reload_ok", "gauge", "1 when the last config reload was applied.")
         lines.append(f"icalproxy_config_last_reload_ok {self.reload_ok}")
+        self._render_push(lines, family)
         family("icalproxy_conflicts", "gauge", "Conflicts in a feed's window by kind (overlap, travel, …).")
         for (feed, kind), count in sorted(self.conflicts.items()):
             lines.append(f'icalproxy_conflicts{{feed="{_esc(feed)}",kind="{kind}"}} {count}')
@@ -106,6 +113,27 @@ class Metrics:
         for result, count in sorted(self.alerts.items()):
             lines.append(f'icalproxy_alerts_total{{result="{result}"}} {count}')
         return "\n".join(lines) + "\n"
+
+    def _render_push(self, lines: list[str], family: Callable[[str, str, str], None]) -> None:
+        family("icalproxy_push_requests_total", "counter", "CalDAV push requests by target, method, status.")
+        for (target, method, status), count in sorted(self.push_requests.items()):
+            lines.append(
+                f'icalproxy_push_requests_total{{target="{_esc(target)}",method="{method}",'
+                f'status="{status}"}} {count}'
+            )
+        family("icalproxy_push_pending", "gauge", "Changes of a push target not yet on its server.")
+        for target, value in sorted(self.push_pending.items()):
+            lines.append(f'icalproxy_push_pending{{target="{_esc(target)}"}} {value}')
+        family(
+            "icalproxy_push_last_success_timestamp_seconds", "gauge", "When a push target last synced fully."
+        )
+        for target, moment in sorted(self.push_last_success.items()):
+            lines.append(
+                f'icalproxy_push_last_success_timestamp_seconds{{target="{_esc(target)}"}} {moment:.3f}'
+            )
+        family("icalproxy_push_drift_restored_total", "counter", "Resources edited or deleted on the server.")
+        for target, count in sorted(self.push_drift.items()):
+            lines.append(f'icalproxy_push_drift_restored_total{{target="{_esc(target)}"}} {count}')
 
 
 def _esc(value: str) -> str:

@@ -128,6 +128,8 @@ class FeedService:
         self._render_pending: set[str] = set()
         self._render_requested = 0  # sequence number of the latest render request
         self._render_covered = 0  # the latest request a finished render has served
+        # CalDAV push (daemon/push.py): told of every feed whose bytes changed; never blocks.
+        self.on_feed_changed: Callable[[str, bytes], None] | None = None
         # Accepted pulls and rendered feeds the store has not taken yet (it was unreachable).
         self._unsaved_sources: dict[str, SourceSnapshot] = {}
         self._unsaved_feeds: dict[str, FeedVersion] = {}
@@ -466,6 +468,9 @@ class FeedService:
         # writes: /readyz and /metrics never lag behind what a subscriber already gets.
         self.emptying.hold(result.feeds, result.report, self.feeds)
         changed = self._install(result.feeds)
+        if self.on_feed_changed is not None:
+            for version in changed:
+                self.on_feed_changed(version.name, version.body)
         for name, output in result.feeds.items():
             self.metrics.feed_unmatched[name] = (
                 report.unmatched if (report := result.report.feeds.get(name)) else 0

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from icalproxy.config.model import Config
 from icalproxy.daemon.metrics import Metrics
+from icalproxy.daemon.push import PushManager
 from icalproxy.daemon.service import FeedService, FeedVersion
 from icalproxy.daemon.tokens import TokenIndex
 
@@ -35,6 +36,7 @@ log = structlog.get_logger("icalproxy.http")
 SERVICE = web.AppKey("service", FeedService)
 TOKENS = web.AppKey("tokens", TokenIndex)
 METRICS = web.AppKey("metrics", Metrics)
+PUSH = web.AppKey("push", PushManager)
 MAIN = web.AppKey("main", web.Application)  # on the ops app: the public app that owns the service
 TOKEN_ID = "icalproxy.token_id"  # noqa: S105 - request key: the token's id, for the access log
 TOKEN_PATTERN = r"[A-Za-z0-9_-]{16,128}"  # noqa: S105 - a URL pattern, not a secret
@@ -269,6 +271,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     ready, body = _service(request).readiness()
+    owner = request.app.get(MAIN, request.app)
+    if PUSH in owner:  # per CalDAV target; a failing target does not make the feeds unready
+        body["push"] = owner[PUSH].readiness()
     return web.Response(
         status=200 if ready else 503,
         text=json.dumps(body, indent=2, sort_keys=True) + "\n",
