@@ -15,13 +15,14 @@ from functools import cache
 from types import FunctionType
 from typing import Any
 
+from icalproxy.core import typed
+
 _DATE = re.compile(r"(\d{4})(\d{2})(\d{2})\Z")
 _DATETIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z?\Z")
 _D = r"\d{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
 _T = r"T(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d|60)Z?"
 DATE_SYNTAX = re.compile(_D + r"\Z")
 WHEN_SYNTAX = re.compile(_D + f"(?:{_T})?" + r"\Z")  # a DATE or DATE-TIME, by syntax alone
-_DURATION = re.compile(r"([+-])?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z")
 _RRULE_PART = re.compile(r"[A-Z]+=[A-Z0-9,+\-:TZ]+\Z")
 _FREQS = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 
@@ -56,21 +57,7 @@ def recurrence_key(value: str) -> str:
 
 
 def parse_duration(value: str) -> timedelta | None:
-    match = _DURATION.match(value.strip().upper())
-    if not match or value.strip().upper() in ("P", "PT"):
-        return None
-    sign, weeks, days, hours, minutes, seconds = match.groups()
-    try:
-        delta = timedelta(
-            weeks=int(weeks or 0),
-            days=int(days or 0),
-            hours=int(hours or 0),
-            minutes=int(minutes or 0),
-            seconds=int(seconds or 0),
-        )
-    except OverflowError:
-        return None
-    return -delta if sign == "-" else delta
+    return typed.parse_duration(value)
 
 
 def valid_date_list(value: str, value_type: str | None) -> bool:
