@@ -130,6 +130,7 @@ def test_carry_over_survives_restarts_and_kill_9(tmp_path) -> None:  # type: ign
         "    Parts ordered: {keep: true}\n    In progress: {label: In progress}\n"
     )
     upstream = Upstream().start()
+    started: list[Daemon] = []
     try:
         upstream.state.set_body(_job("Scheduled"))
         (tmp_path / "rules").mkdir()
@@ -140,6 +141,7 @@ def test_carry_over_survives_restarts_and_kill_9(tmp_path) -> None:  # type: ign
         )
         token = create_token(config, "c")
         daemon = Daemon(config, tmp_path).start()
+        started.append(daemon)
 
         def summary() -> str:
             body = http(f"{daemon.base}/feed/{token}.ics")[2].decode()
@@ -156,6 +158,7 @@ def test_carry_over_survives_restarts_and_kill_9(tmp_path) -> None:  # type: ign
         upstream.state.set_body(_job("Parts ordered"))  # keep: carry-over after a restart
         pulled = upstream.state.requests
         daemon = Daemon(config, tmp_path).start()
+        started.append(daemon)
         wait_until(lambda: rendered_after(pulled), what="a render after the restart")
         assert summary() == "Boiler — Scheduled"
         assert "carried over" in run_cli(config, "status", "--feed", "c")
@@ -166,8 +169,12 @@ def test_carry_over_survives_restarts_and_kill_9(tmp_path) -> None:  # type: ign
         upstream.state.set_body(_job("Parts ordered"))
         pulled = upstream.state.requests
         daemon = Daemon(config, tmp_path).start()
+        started.append(daemon)
         wait_until(lambda: rendered_after(pulled), what="a render after kill -9")
         assert summary() == "Boiler — In progress"
         daemon.stop()
     finally:
+        for each in started:  # a failed check never leaves a daemon behind
+            if each.process is not None and each.process.poll() is None:
+                each.stop()
         upstream.stop()
