@@ -88,8 +88,6 @@ SINGLE = frozenset(BASE_KEEP) - {"RDATE", "EXDATE"}
 _SLOT = {name: name for name in SINGLE} | {"DURATION": "DTEND"}
 STANDALONE_DROP = frozenset({"RECURRENCE-ID", "RRULE", "RDATE", "EXDATE"})
 FALLBACK_DTSTAMP = "19700101T000000Z"
-_STATUS_VALUES = frozenset({"TENTATIVE", "CONFIRMED", "CANCELLED"})
-_TRANSP_VALUES = frozenset({"OPAQUE", "TRANSPARENT"})
 
 # Valid by syntax alone: a real month-day (Feb 29 and year 0000 take the typed path), no
 # leap second. DATE-TIME lines carry no VALUE; DATE lines carry VALUE=DATE.

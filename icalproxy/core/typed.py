@@ -11,7 +11,6 @@ cannot smuggle free text through a kept property, and adding a property to a pro
 from __future__ import annotations
 
 import re
-import unicodedata
 import zoneinfo
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -32,18 +31,6 @@ def clean_text(text: str) -> str:
         return text
     text = _LINE_BREAKS.sub("\n", text).replace("\t", " ")
     return _UNSAFE_TEXT.sub("", text)
-
-
-_PARAM_UNSAFE = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029";:,]')
-
-
-def clean_param(value: str) -> str:
-    """A parameter value safe to write unquoted: no controls, quotes, ``;:,``."""
-    return _PARAM_UNSAFE.sub("", value)
-
-
-def nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
 
 
 # ------------------------------------------------------------------ DATE, DATE-TIME, PERIOD

@@ -23,8 +23,6 @@ _D = r"\d{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
 _T = r"T(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d|60)Z?"
 DATE_SYNTAX = re.compile(_D + r"\Z")
 WHEN_SYNTAX = re.compile(_D + f"(?:{_T})?" + r"\Z")  # a DATE or DATE-TIME, by syntax alone
-_RRULE_PART = re.compile(r"[A-Z]+=[A-Z0-9,+\-:TZ]+\Z")
-_FREQS = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 
 
 def parse_when(value: str, value_type: str | None = None) -> datetime | None:
@@ -58,33 +56,6 @@ def recurrence_key(value: str) -> str:
 
 def parse_duration(value: str) -> timedelta | None:
     return typed.parse_duration(value)
-
-
-def valid_date_list(value: str, value_type: str | None) -> bool:
-    """EXDATE/RDATE/RECURRENCE-ID value: comma-separated dates, date-times or periods."""
-    items = value.split(",")
-    if not items or not value.strip():
-        return False
-    for item in items:
-        if value_type is not None and value_type.upper() == "PERIOD":
-            start, _, end = item.partition("/")
-            if parse_when(start) is None or (parse_when(end) is None and parse_duration(end) is None):
-                return False
-        elif parse_when(item, value_type) is None:
-            return False
-    return True
-
-
-def valid_rrule(value: str) -> bool:
-    """A syntactic check that keeps client parsers from choking on a broken RRULE."""
-    parts = value.strip().upper().split(";")
-    names = set()
-    for part in parts:
-        if not _RRULE_PART.match(part):
-            return False
-        names.add(part.split("=", 1)[0])
-    freq = [part for part in parts if part.startswith("FREQ=")]
-    return len(freq) == 1 and freq[0][5:] in _FREQS and not ("UNTIL" in names and "COUNT" in names)
 
 
 class RecurrenceBudget:
