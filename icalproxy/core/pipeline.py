@@ -121,7 +121,6 @@ class _Run:
         self.stamps = stamps
         self.statuses = dict(statuses) if statuses is not None else None
         self.new_stamps: dict[StampKey, Stamp] = {}
-        self._visible: dict[bytes, tuple[bytes, str]] = {}  # an event shown in several feeds
         self.stamp_now = now.strftime("%Y%m%dT%H%M%SZ")
         self.sources = sources
         self.rules = rules
@@ -326,8 +325,9 @@ class _Run:
     def _stamped(self, feed: str, event: tuple[str, str, bytes]) -> tuple[str, str, bytes]:
         uid, key, chunk = event
         stamp_key = (feed, uid, key)
-        chunk, entry = stamp_event(chunk, stamp_key, self.stamps, self.stamp_now, self._visible)
-        self.new_stamps[stamp_key] = entry
+        chunk, entry = stamp_event(chunk, stamp_key, self.stamps, self.stamp_now)
+        if entry is not None:
+            self.new_stamps[stamp_key] = entry
         return uid, key, chunk
 
     # ------------------------------------------------------------ shared

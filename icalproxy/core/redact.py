@@ -54,8 +54,6 @@ from icalproxy.core.typed import (
 # Kept for every profile, with why:
 BASE_KEEP = {
     "UID": "identity: clients update instead of duplicating",
-    "DTSTAMP": "required by RFC 5545 in every VEVENT",
-    "SEQUENCE": "lets clients tell a newer version of the event",
     "DTSTART": "the booked time",
     "DTEND": "the booked time",
     "DURATION": "the booked time",
@@ -65,8 +63,10 @@ BASE_KEEP = {
     "RECURRENCE-ID": "ties a moved occurrence to its series",
     "STATUS": "CANCELLED/TENTATIVE are shown by clients",
     "TRANSP": "busy or free",
-    "LAST-MODIFIED": "change detection in clients",
 }
+# Never copied from the source: stamps.py writes them from the visible content's history
+# (DTSTAMP is required by RFC 5545; LAST-MODIFIED and SEQUENCE tell clients of a change).
+STAMPED = frozenset({"DTSTAMP", "LAST-MODIFIED", "SEQUENCE"})
 # Rebuilt from templates, never copied: SUMMARY, DESCRIPTION, LOCATION, CATEGORIES.
 TEMPLATED = frozenset({"SUMMARY", "DESCRIPTION", "LOCATION", "CATEGORIES"})
 # Parameters kept, per property; every other parameter (ALTREP, CN, X-…) is dropped.
@@ -87,7 +87,6 @@ SINGLE = frozenset(BASE_KEEP) - {"RDATE", "EXDATE"}
 # The slot a single-valued property takes; DURATION shares DTEND's (they exclude each other).
 _SLOT = {name: name for name in SINGLE} | {"DURATION": "DTEND"}
 STANDALONE_DROP = frozenset({"RECURRENCE-ID", "RRULE", "RDATE", "EXDATE"})
-FALLBACK_DTSTAMP = "19700101T000000Z"
 
 # Valid by syntax alone: a real month-day (Feb 29 and year 0000 take the typed path), no
 # leap second. DATE-TIME lines carry no VALUE; DATE lines carry VALUE=DATE.
@@ -97,7 +96,6 @@ _D_B = (
 )
 _T_B = rb"T(?:[01]\d|2[0-3])[0-5]\d[0-5]\d"
 _WHEN_B = _D_B + _T_B + rb"Z?"
-_UTC_B = _D_B + _T_B + rb"Z"
 _DATE_B = _D_B
 _TZID_B = rb";TZID=[A-Za-z][A-Za-z0-9_+/-]{0,60}"
 # The rest of a plain DTSTART line: group 1 its TZID, group 2 set for VALUE=DATE, 3 the value.
@@ -124,9 +122,7 @@ _SIMPLE = (
     + rb"(?:,"
     + _DATE_B
     + rb")*"
-    + rb"|(?:DTSTAMP|LAST-MODIFIED):"
-    + _UTC_B
-    + rb"|SEQUENCE:\d{1,9}|TRANSP:(?:OPAQUE|TRANSPARENT)|STATUS:(?:TENTATIVE|CONFIRMED|CANCELLED))"
+    + rb"|TRANSP:(?:OPAQUE|TRANSPARENT)|STATUS:(?:TENTATIVE|CONFIRMED|CANCELLED))"
     + rb"(?=\r?(?:\n(?![ \t])|\Z))"
 )
 
@@ -248,7 +244,7 @@ class Redactor:
         self.busy_summary: Template = compile_template(profile.busy_summary)
         self.description = compile_template(profile.description) if profile.description else None
         self.location = compile_template(profile.location) if profile.location else None
-        self.keep = frozenset(profile.keep) - NEVER_KEEP - TEMPLATED
+        self.keep = frozenset(profile.keep) - NEVER_KEEP - TEMPLATED - STAMPED
         self.uses_description = self.description is not None and "description" in self.description.names
         templates = [t for t in (self.summary, self.description, self.location) if t is not None]
         self.details = profile.details if any("details" in t.names for t in templates) else ()
@@ -391,8 +387,6 @@ class Redactor:
                 return None
             event.busy = self.profile.private_events == "busy"
         self._check_end(event)
-        if "DTSTAMP" not in seen:
-            out.insert(2, fold("DTSTAMP:" + _fallback_dtstamp(facts)))
         templated = self._templated(facts, event)
         if self.calendar_statuses and b"\r\nSTATUS:" in b"\r\n" + templated:
             out[:] = [line for line in out if not line.startswith(b"STATUS:")]  # the catalogue's wins
@@ -498,7 +492,7 @@ class Redactor:
             return line
         value = prop.value.strip()
         text: str | None
-        if name in ("DTSTAMP", "LAST-MODIFIED", "CREATED"):
+        if name == "CREATED":
             when = parse_when(value)
             if when is None or when.is_date:
                 text = None
@@ -513,8 +507,6 @@ class Redactor:
                 event.end = (len(event.out), None, None, duration)
         elif name == "RRULE":
             text = self._recur(value, event)
-        elif name == "SEQUENCE":
-            text = str(int(value)) if value.isdigit() and int(value) < 2**31 else None
         elif name in _ENUMS:
             text = value.upper() if value.upper() in _ENUMS[name] else None
         elif name == "CLASS":
@@ -666,7 +658,6 @@ class Redactor:
         length = self._length(event)
         plain: dict[str | None, list[str]] = {}
         extra = []
-        stamp = next((line for line in event.out if line.startswith(b"DTSTAMP:")), b"")
         for period, zone in event.periods:
             if length is not None and period.length() == length:
                 plain.setdefault(zone, []).append(period.start.text)
@@ -677,8 +668,7 @@ class Redactor:
             own_uid = f"{uid}-P{period.start.text}"
             lines = [
                 b"BEGIN:VEVENT\r\n",
-                fold("UID:" + escape_uid(own_uid)),
-                stamp,
+                fold("UID:" + escape_uid(own_uid)),  # stamps.py adds its DTSTAMP
                 fold(f"DTSTART{zone_param}:{period.start.text}"),
                 fold(f"DURATION:{format_duration(period.length())}"),
                 templated,
@@ -924,16 +914,6 @@ def _geo(value: str) -> str | None:
     if not semi or not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return None
     return f"{lat:.6f};{lon:.6f}"
-
-
-def _fallback_dtstamp(facts: EventFacts) -> str:
-    """A deterministic DTSTAMP for events without one: never the current time."""
-    for name in ("LAST-MODIFIED", "CREATED"):
-        prop = facts.component.first(name)
-        when = parse_when(prop.value) if prop is not None else None
-        if when is not None and when.is_utc:
-            return when.text
-    return FALLBACK_DTSTAMP
 
 
 def escape_uid(uid: str) -> str:

@@ -4,8 +4,9 @@ can see, never the source's own stamps.
 Sources re-stamp freely: Google stamps every DTSTAMP with the export time, and an edit of an
 internal note bumps LAST-MODIFIED and SEQUENCE. Copied through, every pull would look like a
 change to every subscriber (a new ETag, a full download) and tell a client *when* staff edit
-internal notes. So the source's stamps are dropped and each published event gets stamps from
-the history of its visible content: a hash of the event as published without them. The same
+internal notes. So redaction never copies a source's stamps (redact.STAMPED), and each
+published event gets stamps from the history of its visible content: a hash of the event as
+redaction wrote it. The same
 content keeps its stamp and sequence; a change the subscriber can see gets the time it was
 first seen and the next sequence number. Without a history (``icalproxy render``), new
 content is stamped with a fixed moment, so the bytes depend on the visible content alone.
@@ -14,14 +15,12 @@ content is stamped with a fixed moment, so the bytes depend on the visible conte
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from icalproxy.core.lines import fold
 
 FIXED_STAMP = "19700101T000000Z"
-_STAMP_LINES = re.compile(rb"\r\n(?:DTSTAMP|LAST-MODIFIED|SEQUENCE)[;:][^\r\n]*(?:\r\n[ \t][^\r\n]*)*")
 _BEGIN = b"BEGIN:VEVENT\r\n"
 
 
@@ -34,44 +33,43 @@ class Stamp(NamedTuple):
 StampKey = tuple[str, str, str]  # (feed, UID, RECURRENCE-ID key or "")
 
 
-def visible_content(chunk: bytes) -> tuple[bytes, str]:
-    """The event without its stamps, and a hash of that: what a subscriber can see."""
-    body = _STAMP_LINES.sub(b"", chunk)
-    return body, hashlib.blake2b(body, digest_size=16).hexdigest()
+def content_hash(chunk: bytes) -> str:
+    """A hash of an event as redaction wrote it (redact.py never copies a source's stamps):
+    what a subscriber can see."""
+    return hashlib.blake2b(chunk, digest_size=16).hexdigest()
 
 
 def stamp_event(
-    chunk: bytes,
-    key: StampKey,
-    history: Mapping[StampKey, Stamp] | None,
-    now: str,
-    seen: dict[bytes, tuple[bytes, str]] | None = None,
-) -> tuple[bytes, Stamp]:
-    """The event with stamps from its visible-content history, and its history entry.
-    ``seen``: a run's memo of visible_content (feeds share redacted events)."""
-    found = seen.get(chunk) if seen is not None else None
-    if found is None:
-        found = visible_content(chunk)
-        if seen is not None:
-            seen[chunk] = found
-    body, content = found
-    previous = history.get(key) if history is not None else None
+    chunk: bytes, key: StampKey, history: Mapping[StampKey, Stamp] | None, now: str
+) -> tuple[bytes, Stamp | None]:
+    """The event with stamps from its visible-content history, and its new history entry
+    (None without a history: every event gets the fixed stamp, nothing is hashed)."""
+    if history is None:
+        return _with_stamps(chunk, _FIXED_LINES), None
+    content = content_hash(chunk)
+    previous = history.get(key)
     if previous is not None and previous.content == content:
         entry = previous
     elif previous is not None:
         entry = Stamp(content, now, previous.sequence + 1)
     else:
-        entry = Stamp(content, now if history is not None else FIXED_STAMP, 0)
-    lines = fold(f"DTSTAMP:{entry.stamp}")
-    if history is not None:  # a real moment: when subscribers first saw this content
-        lines += fold(f"LAST-MODIFIED:{entry.stamp}")
+        entry = Stamp(content, now, 0)
+    # LAST-MODIFIED: a real moment, when subscribers first saw this content.
+    lines = fold(f"DTSTAMP:{entry.stamp}") + fold(f"LAST-MODIFIED:{entry.stamp}")
     if entry.sequence:
         lines += fold(f"SEQUENCE:{entry.sequence}")
-    if body.startswith(_BEGIN):
-        # After BEGIN and the UID line (folded or not): the usual place clients look.
-        uid_end = body.find(b"\r\n", len(_BEGIN))
-        while body.startswith((b"\r\n ", b"\r\n\t"), uid_end):
-            uid_end = body.find(b"\r\n", uid_end + 2)
-        at = uid_end + 2
-        return body[:at] + lines + body[at:], entry
-    return body, entry
+    return _with_stamps(chunk, lines), entry
+
+
+_FIXED_LINES = fold(f"DTSTAMP:{FIXED_STAMP}")
+
+
+def _with_stamps(chunk: bytes, lines: bytes) -> bytes:
+    """``lines`` after BEGIN and the UID line (folded or not): the usual place clients look."""
+    if not chunk.startswith(_BEGIN):
+        return chunk
+    uid_end = chunk.find(b"\r\n", len(_BEGIN))
+    while chunk.startswith((b"\r\n ", b"\r\n\t"), uid_end):
+        uid_end = chunk.find(b"\r\n", uid_end + 2)
+    at = uid_end + 2
+    return b"".join((chunk[:at], lines, chunk[at:]))
