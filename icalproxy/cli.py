@@ -12,18 +12,20 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from icalproxy import __version__
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
-from icalproxy.core.conflicts import FeedConflicts, Job, describe, find_conflicts, internal_origin, zone_named
-from icalproxy.core.conflicts import as_dict as conflict_dict
 from icalproxy.core.parse import ParsedSource
 from icalproxy.core.pipeline import parse_sources, render_feeds
 from icalproxy.errors import ConfigError, FetchError, IcalproxyError
 from icalproxy.fetch import SourceFetcher, Validators, read_file_source
 from icalproxy.installation import installation_key
 from icalproxy.storage import atomic_write, safe_child
+
+if TYPE_CHECKING:  # conflicts.py is imported by the commands that use it (start-up time)
+    from icalproxy.core.conflicts import FeedConflicts, Job
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -240,6 +242,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if args.format == "html":
         sys.stdout.buffer.write(preview_page(config, feed.name, output.body, now))
         return EXIT_FAILED if errors else EXIT_OK
+    from icalproxy.core.conflicts import find_conflicts  # noqa: PLC0415
+
     found = find_conflicts(feed.name, output.body, feed.conflicts, now) if feed.conflicts else None
     lines = agenda(feed.name, feed.title, feed.profile, output.body, parsed, now, args.days, found)
     lines += ["", *result.report.summary_lines()]
@@ -282,6 +286,8 @@ def find_feed_conflicts(
     config: Config, names: Sequence[str], now: datetime
 ) -> tuple[dict[str, FeedConflicts], dict[str, ParsedSource], list[str]]:
     """Pull the sources once, render the feeds and find their conflicts; errors as text."""
+    from icalproxy.core.conflicts import find_conflicts  # noqa: PLC0415
+
     sources = {source for name in names for source in config.rules.feeds[name].sources}
     snapshots, errors = pull_once(config, only=sorted(sources))
     parsed = parse_sources(snapshots)
@@ -300,6 +306,9 @@ def find_feed_conflicts(
 
 
 def cmd_conflicts(args: argparse.Namespace) -> int:
+    from icalproxy.core.conflicts import as_dict as conflict_dict  # noqa: PLC0415
+    from icalproxy.core.conflicts import describe, internal_origin, zone_named  # noqa: PLC0415
+
     config = load_config(args.config)
     names = conflict_feeds(config, args.feed)
     now = args.now or utc_now()

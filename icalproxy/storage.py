@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -17,7 +16,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o640, *, durable: bool = 
     """``durable=False`` skips the fsyncs: still all-or-nothing for readers, but a power cut
     may lose the write (fine for `render --out`, which is rerun; never for state)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temp_name = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -32,6 +31,20 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o640, *, durable: bool = 
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new temp file beside ``path`` (``.<name>.<random>.tmp``, what remove_stale_temps
+    clears), created exclusively with mode 600 as tempfile.mkstemp does, without importing
+    tempfile (start-up time)."""
+    for _ in range(100):
+        name = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temp name beside {path}")
 
 
 def fsync_dir(folder: Path) -> None:

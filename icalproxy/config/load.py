@@ -24,18 +24,25 @@ _PLAIN_TAGS = frozenset(
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class _Loader(yaml.SafeLoader):
+class _PyLoader(yaml.SafeLoader):
     """Safe loading with YAML 1.2 booleans: only true/false are booleans. YAML 1.1 also reads
     yes/no/on/off/y/n that way, so a status catalogue key `No:` or `Off:` became False."""
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+class _Loader(getattr(yaml, "CSafeLoader", _PyLoader)):  # type: ignore[misc]
+    """The same with LibYAML's parser when PyYAML has it (several times faster). Its error
+    messages say less ("found character that cannot start any token", not which), so a file
+    it refuses is read again by _PyLoader for the message."""
+
+
+for _kind in (_PyLoader, _Loader):
+    _kind.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _kind.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
 
 
 @dataclass(slots=True)
@@ -63,16 +70,19 @@ def read_yaml(path: Path, env: Mapping[str, str], display: str | None = None) ->
 
 
 def parse_yaml(text: str, name: str, env: Mapping[str, str]) -> Located:
-    loader = _Loader(text)
     try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise ConfigError([f"{name}:{line}: invalid YAML: {exc.problem}"]) from exc
+        node = _single_node(_Loader, text)
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{name}:1: invalid YAML: {exc}"]) from exc
-    finally:
-        loader.dispose()
+        error = exc
+        if _Loader is not _PyLoader:
+            try:
+                _single_node(_PyLoader, text)
+            except yaml.YAMLError as detailed:
+                error = detailed
+        if isinstance(error, yaml.MarkedYAMLError):
+            line = error.problem_mark.line + 1 if error.problem_mark else 1
+            raise ConfigError([f"{name}:{line}: invalid YAML: {error.problem}"]) from exc
+        raise ConfigError([f"{name}:1: invalid YAML: {error}"]) from exc
     if node is None:
         return Located({}, name, 1)
     problems: list[str] = []
@@ -80,6 +90,14 @@ def parse_yaml(text: str, name: str, env: Mapping[str, str]) -> Located:
     if problems:
         raise ConfigError(problems)
     return located
+
+
+def _single_node(kind: type[yaml.SafeLoader], text: str) -> yaml.Node | None:
+    loader = kind(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 def _convert(

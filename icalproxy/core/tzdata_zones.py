@@ -9,9 +9,9 @@ rules, transition times outside 00:00–23:59) return None; the caller falls bac
 
 from __future__ import annotations
 
-import calendar
-import importlib.resources
+import os
 import re
+from datetime import date, timedelta
 from functools import lru_cache
 
 from icalproxy.core.lines import fold
@@ -69,9 +69,15 @@ def _posix_rule(tzid: str) -> str | None:
 def _tzif(tzid: str) -> bytes | None:
     """The zone's TZif bytes, from the tzdata package (a dependency: the data, not the
     machine's copy, so that every installation writes the same bytes)."""
+    parts = tzid.split("/")
+    if any(not part or part.startswith(".") or "\\" in part or "\x00" in part for part in parts):
+        return None  # only names inside the package's zoneinfo folder
     try:
-        return importlib.resources.files("tzdata.zoneinfo").joinpath(tzid).read_bytes()
-    except (ModuleNotFoundError, OSError, ValueError):
+        import tzdata  # type: ignore[import-untyped]  # noqa: PLC0415  (a folder: no importlib.resources)
+
+        with open(os.path.join(os.path.dirname(tzdata.__file__), "zoneinfo", *parts), "rb") as handle:
+            return handle.read()
+    except (ImportError, OSError, ValueError):
         return None
 
 
@@ -99,7 +105,12 @@ def _abbreviation(name: str) -> str:
 
 def _first_in_1970(month: int, week: int, day: int, hour: str | None, minute: str | None) -> str:
     """The local start of rule ``Mmonth.week.day/hour:minute`` in 1970 (week 5: the last)."""
-    weeks = calendar.Calendar(firstweekday=6).monthdayscalendar(1970, month)  # weeks from Sunday
-    days = [week_days[day] for week_days in weeks if week_days[day]]
-    date = days[-1] if week == 5 else days[week - 1]
-    return f"1970{month:02d}{date:02d}T{int(hour or 2):02d}{int(minute or 0):02d}00"
+    first = date(1970, month, 1)
+    # POSIX day 0 is Sunday; date.weekday() counts from Monday.
+    day_of_month = 1 + (day - (first.weekday() + 1)) % 7
+    days = []
+    while day_of_month <= (date(1970 + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day:
+        days.append(day_of_month)
+        day_of_month += 7
+    chosen = days[-1] if week == 5 else days[week - 1]
+    return f"1970{month:02d}{chosen:02d}T{int(hour or 2):02d}{int(minute or 0):02d}00"

@@ -7,7 +7,6 @@ spares a time-zone database lookup per event.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -259,7 +258,9 @@ def _monthly(start: datetime, interval: int, pick: Callable[[int, int], int]) ->
 
 
 def _month_days(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
 
 
 @cache
