@@ -18,7 +18,7 @@ from icalproxy import __version__
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
 from icalproxy.core.parse import ParsedSource
-from icalproxy.core.pipeline import parse_sources, render_feeds
+from icalproxy.core.pipeline import FeedOutput, parse_sources, render_feeds
 from icalproxy.errors import ConfigError, FetchError, IcalproxyError
 from icalproxy.fetch import SourceFetcher, Validators, read_file_source
 from icalproxy.installation import installation_key
@@ -205,14 +205,20 @@ def cmd_render(args: argparse.Namespace) -> int:
     for error in errors:
         print(f"source {error}", file=sys.stderr)
     key = installation_key(config.state_dir)
-    result = render_feeds(parse_sources(snapshots, key), config.rules, args.now or utc_now(), args.feed)
+    parsed = parse_sources(snapshots, key)
+    del snapshots  # the parsed sources hold what they need
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    for name, feed in sorted(result.feeds.items()):  # atomic for readers; a rerun redoes it all
-        atomic_write(safe_child(out, name, ".ics"), feed.body, mode=0o644, durable=False)
+    written: list[str] = []
+
+    def write(feed: FeedOutput) -> None:  # atomic for readers; a rerun redoes it all
+        atomic_write(safe_child(out, feed.name, ".ics"), feed.body, mode=0o644, durable=False)
+        written.append(feed.name)
+
+    result = render_feeds(parsed, config.rules, args.now or utc_now(), args.feed, sink=write)
     for line in result.report.summary_lines():
         print(line)
-    print(f"wrote {len(result.feeds)} feed(s) to {out}")
+    print(f"wrote {len(written)} feed(s) to {out}")
     if args.report:
         atomic_write(args.report, json.dumps(result.report.as_dict(), indent=2).encode(), mode=0o644)
     return EXIT_FAILED if errors else EXIT_OK

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icalproxy.core.pipeline import build_feeds
+from icalproxy.core.pipeline import build_feeds, parse_sources, render_feeds
 from tests.support import NOW, build, calendar, rules_from, structure_problems, unfolded
 
 BERLIN = """BEGIN:VTIMEZONE
@@ -112,6 +112,19 @@ def test_output_is_deterministic_and_independent_of_input_order() -> None:
     reordered = (head + "".join("BEGIN:VEVENT" + block for block in reversed(blocks))).encode()
     reordered += b"END:VCALENDAR\r\n"
     assert build(TWO_FEEDS, jobs=reordered).feeds["acme"].body == first.feeds["acme"].body
+
+
+def test_a_sink_gets_every_feed_as_rendered_and_the_result_keeps_none() -> None:
+    """`render` writes each feed as soon as it is rendered (memory holds one at a time)."""
+    kept = build(TWO_FEEDS, jobs=SERIES)
+    handed: dict[str, bytes] = {}
+    sources = parse_sources({"jobs": SERIES})
+    streamed = render_feeds(
+        sources, rules_from(TWO_FEEDS), NOW, sink=lambda feed: handed.update({feed.name: feed.body})
+    )
+    assert streamed.feeds == {} and set(handed) == set(kept.feeds)
+    assert all(handed[name] == feed.body for name, feed in kept.feeds.items())
+    assert streamed.report.as_dict() == kept.report.as_dict()
 
 
 def test_sources_merge_by_uid_newest_sequence_wins() -> None:

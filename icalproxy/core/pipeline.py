@@ -11,7 +11,7 @@ stable derived UID. Several sources in one feed are merged by UID: the newer ver
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -72,10 +72,12 @@ def render_feeds(
     only: Iterable[str] | None = None,
     stamps: Mapping[StampKey, Stamp] | None = None,
     statuses: Mapping[StatusKey, StatusRecord] | None = None,
+    sink: Callable[[FeedOutput], None] | None = None,
 ) -> BuildResult:
     """``stamps``: the visible-content history of earlier runs (None: none is kept, new
     content gets a fixed stamp); ``statuses``: what each job's client saw before (None:
-    no history, a first render)."""
+    no history, a first render). ``sink``: given each feed as soon as it is rendered, which
+    is then not kept in the result (``feeds`` stays empty: memory holds one feed at a time)."""
     run = _Run(sources, rules, now, stamps, statuses)
     wanted = set(only) if only is not None else None
     feeds = []
@@ -89,8 +91,16 @@ def render_feeds(
             continue
         feeds.append(feed)
     run.plan(feeds)
-    outputs = {feed.name: run.render(feed) for feed in feeds}
-    names = NameIndex(sources, rules.custom_fields, run.facts)  # no silent emptying: see unmatched.py
+    outputs: dict[str, FeedOutput] = {}
+    for feed in feeds:
+        output = run.render(feed)
+        if sink is None:
+            outputs[feed.name] = output
+        else:
+            sink(output)
+        del output
+    # No silent emptying (see unmatched.py); facts read only for this are not kept.
+    names = NameIndex(sources, rules.custom_fields, lambda c, source: run.facts(c, source, keep=False))
     for feed in feeds:
         report_unmatched(run.report.feeds[feed.name], unmatched_rules(feed.where, feed.sources, names))
     for source in sources.values():
@@ -128,7 +138,8 @@ class _Run:
         self.report = RunReport()
         self.zones = ZoneTable({name: source.timezones for name, source in sources.items()})
         self.problems: list[Problem] = []  # found while redacting (repaired or dropped values)
-        self._facts: dict[int, EventFacts] = {}
+        self._facts: dict[int, EventFacts] = {}  # of series that several feeds may show
+        self._shared: set[int] = set()  # ids of those series (see plan)
         self.recurrence = RecurrenceBudget()
         self._redactors: dict[str, Redactor] = {}
         self._redacted: dict[str, dict[int, RedactedEvent | None]] = {}  # profile → id → event
@@ -139,10 +150,16 @@ class _Run:
         self._uses: dict[str, Counter[int]] = {}
 
     def plan(self, feeds: list[Feed]) -> None:
+        seen: set[int] = set()
         for feed in feeds:
             candidates, _ = self._planned[feed.name] = self._candidates(feed)
             uses = self._uses.setdefault(feed.profile, Counter())
-            uses.update(id(series) for series in candidates)
+            for series in candidates:
+                key = id(series)
+                uses[key] += 1
+                if key in seen:
+                    self._shared.add(key)
+                seen.add(key)
 
     # ------------------------------------------------------------ per feed
 
@@ -234,23 +251,26 @@ class _Run:
     ) -> int:
         """``cancelled_before``: a cancelled job that ended before this is no longer shown."""
         master = series.master
-        master_in = master is not None and predicate(self.facts(master, series.source))
+        keep = id(series) in self._shared  # facts read again by another feed: cached
+        master_facts = self.facts(master, series.source, keep) if master is not None else None
+        master_in = master_facts is not None and predicate(master_facts)
         # Overrides of a private series are private unless they say otherwise (RFC 5545).
         private = master is not None and bool(series.overrides) and _is_private(master)
         excluded: list[ContentLine] = []
-        kept_overrides: list[tuple[str, Component]] = []
+        kept_overrides: list[tuple[str, Component, EventFacts]] = []
         for key, override in sorted(series.overrides.items()) if series.overrides else ():
-            if predicate(self.facts(override, series.source)):
-                kept_overrides.append((key, override))
+            override_facts = self.facts(override, series.source, keep)
+            if predicate(override_facts):
+                kept_overrides.append((key, override, override_facts))
             elif master_in:
                 rid = override.first("RECURRENCE-ID")
                 if rid is not None:
                     excluded.append(ContentLine("EXDATE", rid.params, rid.value, rid.line))
                 report.dropped["moved occurrence excluded (EXDATE)"] += 1
         emitted = 0
-        if master_in and master is not None:
-            result = self._redact(master, series, redactor, excluded, None)
-            if result is not None and self._cancelled_long_ago(master, series, result, cancelled_before):
+        if master_in and master_facts is not None:
+            result = self._redact(master_facts, series, redactor, excluded, None)
+            if result is not None and self._cancelled_long_ago(master_facts, result, cancelled_before):
                 report.dropped["cancelled, past keep_cancelled"] += 1
             elif result is None:
                 report.dropped["dropped by profile"] += 1
@@ -259,16 +279,16 @@ class _Run:
                 events.extend((uid, "", chunk) for uid, chunk in result.extra)
                 tzids |= result.tzids
                 emitted += 1
-        for key, override in kept_overrides:
+        for key, override, override_facts in kept_overrides:
             standalone = None if master_in else f"{series.uid}-R{key}"
             # The master's DTSTART fixes the type of RECURRENCE-ID; needed when they differ.
             differs = master is not None and raw_is_date(override.rid) != raw_is_date(master.dtstart)
             reference = master if differs else None
-            result = self._redact(override, series, redactor, (), standalone, private, reference)
+            result = self._redact(override_facts, series, redactor, (), standalone, private, reference)
             if result is None:
                 report.dropped["dropped by profile"] += 1
                 continue
-            if self._cancelled_long_ago(override, series, result, cancelled_before):
+            if self._cancelled_long_ago(override_facts, result, cancelled_before):
                 report.dropped["cancelled, past keep_cancelled"] += 1
                 continue
             events.extend((uid, "", chunk) for uid, chunk in result.extra)
@@ -281,19 +301,17 @@ class _Run:
             emitted += 1
         return emitted
 
-    def _cancelled_long_ago(
-        self, component: Component, series: Series, result: RedactedEvent, before: datetime | None
-    ) -> bool:
+    def _cancelled_long_ago(self, facts: EventFacts, result: RedactedEvent, before: datetime | None) -> bool:
         """A job shown as cancelled (its own STATUS or the catalogue's) that ended before
         ``before``: phones showed it struck through for the feed's keep_cancelled; now it goes."""
         if before is None or b"\r\nSTATUS:CANCELLED\r\n" not in result.chunk:
             return False
-        _, end = self.facts(component, series.source).span(self.now)
+        _, end = facts.span(self.now)
         return end is not None and end < before
 
     def _redact(
         self,
-        component: Component,
+        facts: EventFacts,
         series: Series,
         redactor: Redactor,
         exdates: list[ContentLine] | tuple[()],
@@ -301,7 +319,6 @@ class _Run:
         private: bool = False,
         master: Component | None = None,
     ) -> RedactedEvent | None:
-        facts = self.facts(component, series.source)
         problems = self.problems
         if exdates or standalone is not None or private or master is not None:
             return redactor.redact(
@@ -317,7 +334,7 @@ class _Run:
         if uses is None or uses[id(series)] <= 1:
             return redactor.redact(facts, series.uid, problems=problems)
         cache = self._redacted.setdefault(redactor.profile.name, {})
-        key = id(component)
+        key = id(facts.component)
         if key not in cache:
             cache[key] = redactor.redact(facts, series.uid, problems=problems)
         return cache[key]
@@ -332,13 +349,15 @@ class _Run:
 
     # ------------------------------------------------------------ shared
 
-    def facts(self, component: Component, source: str) -> EventFacts:
+    def facts(self, component: Component, source: str, keep: bool = True) -> EventFacts:
+        """``keep``: cache them for later readers (another feed, the unmatched-rule check);
+        facts of a series only one feed may show are not kept (memory stays near the output)."""
         key = id(component)
         facts = self._facts.get(key)
         if facts is None:
-            facts = self._facts[key] = EventFacts(
-                component, source, self.rules.custom_fields, self.recurrence
-            )
+            facts = EventFacts(component, source, self.rules.custom_fields, self.recurrence)
+            if keep:
+                self._facts[key] = facts
         return facts
 
     def redactors(self) -> list[Redactor]:
