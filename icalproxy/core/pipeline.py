@@ -10,7 +10,6 @@ stable derived UID. Several sources in one feed are merged by UID: the newer ver
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -145,21 +144,25 @@ class _Run:
         self._redacted: dict[str, dict[int, RedactedEvent | None]] = {}  # profile → id → event
         self._index: dict[str, dict[str, list[Series]]] = {}
         self._planned: dict[str, tuple[list[Series], int]] = {}
-        # How many feeds of each profile may show a series: only those shown more than
-        # once keep their redacted bytes for reuse (memory stays near the output size).
-        self._uses: dict[str, Counter[int]] = {}
+        # Per profile, the series several of its feeds may show: only those keep their
+        # redacted bytes for reuse (memory stays near the output size).
+        self._reused: dict[str, set[int]] = {}
 
     def plan(self, feeds: list[Feed]) -> None:
         seen: set[int] = set()
+        seen_in_profile: dict[str, set[int]] = {}
         for feed in feeds:
             candidates, _ = self._planned[feed.name] = self._candidates(feed)
-            uses = self._uses.setdefault(feed.profile, Counter())
+            in_profile = seen_in_profile.setdefault(feed.profile, set())
+            reused = self._reused.setdefault(feed.profile, set())
             for series in candidates:
                 key = id(series)
-                uses[key] += 1
                 if key in seen:
                     self._shared.add(key)
+                    if key in in_profile:
+                        reused.add(key)
                 seen.add(key)
+                in_profile.add(key)
 
     # ------------------------------------------------------------ per feed
 
@@ -330,8 +333,8 @@ class _Run:
                 problems=problems,
                 master=master,
             )
-        uses = self._uses.get(redactor.profile.name)
-        if uses is None or uses[id(series)] <= 1:
+        reused = self._reused.get(redactor.profile.name)
+        if reused is None or id(series) not in reused:
             return redactor.redact(facts, series.uid, problems=problems)
         cache = self._redacted.setdefault(redactor.profile.name, {})
         key = id(facts.component)
