@@ -197,7 +197,8 @@ def check_calendar(source: str, body: bytes) -> None:
         raise NotCalendarError(source, "an HTML/XML page, not iCalendar")
     if not head.startswith(b"BEGIN:VCALENDAR"):
         raise NotCalendarError(source, "body does not start with BEGIN:VCALENDAR")
-    if not body.rstrip(b" \t\r\n\x00")[-64:].upper().endswith(b"END:VCALENDAR"):
+    tail = body[-4096:].rstrip(b" \t\r\n\x00")  # the tail only: no copy of the whole body
+    if not tail[-64:].upper().endswith(b"END:VCALENDAR"):
         raise NotCalendarError(source, "truncated: body does not end with END:VCALENDAR")
     bad = first_invalid_utf8(body)  # a fold may split a character; that is valid
     if bad >= 0:
