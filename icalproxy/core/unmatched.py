@@ -13,7 +13,6 @@ the rules (never a value from an event), and ``warning()`` for the ops' terminal
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -209,6 +208,8 @@ def _with_suggestions(
     by_folded: dict[str, str] = {}
     for name in sorted(names):
         by_folded.setdefault(_squeeze(name).casefold(), name)
+    import difflib  # noqa: PLC0415  (only when a rule matches nothing: start-up time)
+
     close = difflib.get_close_matches(_squeeze(rule).casefold(), list(by_folded), n=3, cutoff=0.75)
     return Unmatched(kind, rule, negated=negated, suggestions=tuple(by_folded[name] for name in close))
 
