@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ from icalproxy import __version__
 from icalproxy.config.model import Source
 from icalproxy.core.lines import first_invalid_utf8
 from icalproxy.errors import FetchError, NotCalendarError
+from icalproxy.records import record
 
 if TYPE_CHECKING:  # aiohttp is imported only when an http(s) source is pulled: `render` of
     import aiohttp  # file sources starts without the HTTP stack (see tests/test_startup.py)
@@ -30,13 +30,13 @@ MAX_REDIRECTS = 5
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Validators:
     etag: str | None = None
     last_modified: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Fetched:
     """``body`` is None for "not modified" (HTTP 304, or a file that did not change)."""
 

@@ -195,9 +195,8 @@ def test_alerts_survive_outage_and_restart_and_are_never_repeated(
 async def test_slack_format_and_backoff_against_a_failing_receiver(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    from dataclasses import replace
-
     from icalproxy.config.load import load_config
+    from icalproxy.records import replace
 
     (tmp_path / "crew.ics").write_bytes(_jobs(datetime(2026, 12, 3), with_second_pair=False))
     config = load_config(_write_config(tmp_path, receiver.url), env={})

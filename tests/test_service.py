@@ -4,7 +4,6 @@ pulls requested in bursts are merged instead of queued, and nobody is told "done
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 
 import aiohttp
@@ -15,18 +14,19 @@ from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.store import FeedBody, Store, open_sql_store
 from icalproxy.fetch import Fetched, SourceFetcher, Validators
+from icalproxy.records import replace
 from tests.support import ROOT
 
 
 def _service(tmp_path: Path, session: aiohttp.ClientSession) -> FeedService:
-    config = dataclasses.replace(load_config(ROOT / "config.example.yaml", env={}), state_dir=tmp_path)
+    config = replace(load_config(ROOT / "config.example.yaml", env={}), state_dir=tmp_path)
     return FeedService(config, Store(open_sql_store("sqlite", tmp_path)), SourceFetcher(session), Metrics())
 
 
 def _retitled(service: FeedService, suffix: str) -> None:
     rules = service.config.rules
-    feeds = {name: dataclasses.replace(feed, title=feed.title + suffix) for name, feed in rules.feeds.items()}
-    service.config = dataclasses.replace(service.config, rules=dataclasses.replace(rules, feeds=feeds))
+    feeds = {name: replace(feed, title=feed.title + suffix) for name, feed in rules.feeds.items()}
+    service.config = replace(service.config, rules=replace(rules, feeds=feeds))
 
 
 def test_a_burst_of_render_requests_costs_at_most_two_renders(tmp_path: Path) -> None:
@@ -98,9 +98,9 @@ def test_a_queued_pull_fetches_the_source_as_configured_when_it_starts(tmp_path:
             office = service.config.sources["office"].url
             sources = {
                 **service.config.sources,
-                "jobs": dataclasses.replace(service.config.sources["jobs"], url=office),
+                "jobs": replace(service.config.sources["jobs"], url=office),
             }
-            service.config = dataclasses.replace(service.config, sources=sources)
+            service.config = replace(service.config, sources=sources)
             await asyncio.gather(running, queued)
             return urls
 

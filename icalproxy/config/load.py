@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import yaml
 
 from icalproxy.config.model import Config
 from icalproxy.errors import ConfigError
+from icalproxy.records import record
 
 _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{kind}" for kind in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
@@ -45,7 +45,7 @@ for _kind in (_PyLoader, _Loader):
     )
 
 
-@dataclass(slots=True)
+@record
 class Located:
     """A YAML value with where it stands. Mappings hold str → Located, lists hold Located."""
 

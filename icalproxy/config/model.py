@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+from icalproxy.records import field, record
+
 # ---------------------------------------------------------------- routing conditions
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Subcalendar:
     """Matches when any CATEGORIES value equals one name or fits one glob (``Client: *``)."""
 
@@ -20,7 +21,7 @@ class Subcalendar:
     globs: tuple[re.Pattern[str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class FieldMatch:
     """A custom field (``X-TEAMUP-<NAME>`` or a ``Name: value`` line in DESCRIPTION)."""
 
@@ -31,7 +32,7 @@ class FieldMatch:
     present: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Who:
     """Matches when one of the people in ``X-TEAMUP-WHO`` (or a ``Who:`` line in DESCRIPTION),
     split at commas, semicolons, ``&`` and ``/``, equals a name or fits a glob (any case)."""
@@ -40,17 +41,17 @@ class Who:
     globs: tuple[re.Pattern[str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class SummaryMatch:
     regex: re.Pattern[str]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class SourceMatch:
     names: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Window:
     """Events that overlap [now - past, now + future]; a missing side is unbounded."""
 
@@ -58,17 +59,17 @@ class Window:
     future: timedelta | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class AllOf:
     items: tuple[Condition, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class AnyOf:
     items: tuple[Condition, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Not:
     item: Condition
 
@@ -81,14 +82,14 @@ CategoriesMode = Literal["drop", "all", "client-facing"]
 PrivateMode = Literal["busy", "drop", "show"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Scrub:
     links: bool = True
     emails: bool = True
     phones: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Profile:
     """What a feed's subscribers see of an event. Everything not named here is dropped."""
 
@@ -111,7 +112,7 @@ class Profile:
 # ---------------------------------------------------------------- status catalogue
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class StatusEntry:
     value: str
     label: str
@@ -121,7 +122,7 @@ class StatusEntry:
     keep: bool = False  # carry-over: this internal stage changes nothing the client sees
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class StatusOverrides:
     """Custom fields that override, for one job, what the catalogue shows."""
 
@@ -133,7 +134,7 @@ class StatusOverrides:
 NO_OVERRIDES = StatusOverrides()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class StatusCatalogue:
     entries: Mapping[str, StatusEntry] = field(default_factory=dict)  # keys: casefolded values
     field: str = "Status"  # the custom field that holds the status (after `entries`: it shadows)
@@ -145,7 +146,7 @@ class StatusCatalogue:
     keep_history: timedelta = timedelta(days=90)  # a job gone from its source keeps its row so long
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class CustomFields:
     """Where custom fields live: ``<prefix><NAME>`` properties and ``Name: value`` lines."""
 
@@ -159,7 +160,7 @@ AllDayMode = Literal["ignore", "count"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ConflictRules:
     """What counts as a conflict in one (technician) feed: busy occurrences that overlap, that
     leave less than ``travel_gap`` between different LOCATIONs, or that lie outside the shift."""
@@ -174,7 +175,7 @@ class ConflictRules:
     timezone: str | None = None  # local time of shifts, all-day and floating times
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Webhook:
     url: str  # may carry a secret (Slack's hooks do): never logged
     format: Literal["json", "slack"] = "json"
@@ -183,7 +184,7 @@ class Webhook:
     max_retry: timedelta = timedelta(minutes=10)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Alerts:
     webhook: Webhook | None = None
 
@@ -191,7 +192,7 @@ class Alerts:
 # ---------------------------------------------------------------- feeds, sources, server
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class CalDAVTarget:
     """One CalDAV calendar collection a feed is mirrored into (``push: [{caldav: …}]``).
 
@@ -210,7 +211,7 @@ class CalDAVTarget:
         return self.url
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Feed:
     name: str
     title: str
@@ -228,18 +229,18 @@ class Feed:
     conflicts: ConflictRules | None = None  # None: this feed is not checked for conflicts
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Publish:
     refresh_interval: timedelta = timedelta(minutes=15)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ShrinkGuard:
     max_loss: float = 0.5
     confirm_pulls: int = 3
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Source:
     name: str
     url: str  # http(s) URL, or an absolute file path
@@ -258,7 +259,7 @@ class Source:
         return not self.url.startswith(("http://", "https://"))
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Server:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -272,7 +273,7 @@ class Server:
     ops_token: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Rules:
     """Everything the pure pipeline needs."""
 
@@ -284,7 +285,7 @@ class Rules:
     warnings: tuple[str, ...] = ()  # ``file:line: message``: valid, but worth a look
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Config:
     path: Path
     sources: Mapping[str, Source]

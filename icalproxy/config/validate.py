@@ -51,6 +51,7 @@ from icalproxy.config.regex_guard import backtracking_risk
 from icalproxy.core.redact import Redactor
 from icalproxy.core.template import TemplateError, compile_template
 from icalproxy.errors import ConfigError
+from icalproxy.records import field_names
 
 FEED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _DURATION = re.compile(r"(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\Z")
@@ -626,7 +627,7 @@ def _profile(check: _Checker, name: str, node: Located, parent: Profile) -> Prof
         names = check.strings(fields["details"], "details")
         if names is not None:
             options["details"] = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
-    merged = {slot: getattr(parent, slot) for slot in Profile.__slots__}
+    merged = {name: getattr(parent, name) for name in field_names(Profile)}
     merged.update(options)
     profile = Profile(**merged)
     for key in ("summary", "description", "location"):

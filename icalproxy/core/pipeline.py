@@ -11,7 +11,6 @@ stable derived UID. Several sources in one feed are merged by UID: the newer ver
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from icalproxy.config.model import Feed, Rules
@@ -27,11 +26,12 @@ from icalproxy.core.status import StatusKey, StatusRecord
 from icalproxy.core.timezones import UTC_TIMEZONE, ZoneTable
 from icalproxy.core.unmatched import NameIndex, report_unmatched, unmatched_rules
 from icalproxy.core.values import RecurrenceBudget
+from icalproxy.records import field, record
 
 GOOGLE_MAX_BYTES = 1_000_000  # Google Calendar gives up on subscribed feeds above about this size
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class FeedOutput:
     name: str
     body: bytes
@@ -39,7 +39,7 @@ class FeedOutput:
     events: int
 
 
-@dataclass(slots=True)
+@record
 class BuildResult:
     feeds: dict[str, FeedOutput]
     report: RunReport

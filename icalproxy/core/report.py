@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from icalproxy.records import field, record
 
 
 class Problem(NamedTuple):
@@ -18,7 +19,7 @@ class Problem(NamedTuple):
         return f"{self.source}:{self.line}: {self.message}"
 
 
-@dataclass(slots=True)
+@record
 class FeedReport:
     feed: str
     events_in: int = 0  # series (distinct UIDs) in the feed's sources
@@ -45,7 +46,7 @@ class FeedReport:
         }
 
 
-@dataclass(slots=True)
+@record
 class RunReport:
     feeds: dict[str, FeedReport] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from icalproxy.records import record
 
 PLACEHOLDERS = frozenset(
     {
@@ -31,7 +32,7 @@ class TemplateError(ValueError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Template:
     # Each part: (literal text, None) or (None, placeholder); groups are nested tuples.
     parts: tuple[object, ...]

@@ -14,19 +14,19 @@ the rules (never a value from an event), and ``warning()`` for the ops' terminal
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from icalproxy.config.model import AllOf, AnyOf, Condition, CustomFields, FieldMatch, Not, Subcalendar
 from icalproxy.core.facts import EventFacts
 from icalproxy.core.parse import Component, ParsedSource
 from icalproxy.core.report import FeedReport
+from icalproxy.records import record
 
 Kind = Literal["subcalendar", "glob", "field"]
 FactsOf = Callable[[Component, str], EventFacts]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Unmatched:
     """One rule value that appears in none of the feed's sources."""
 

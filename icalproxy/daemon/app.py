@@ -269,7 +269,7 @@ async def reload(app: web.Application, reason: str) -> None:
 
 
 def _keep_state_dir(config: Config, state_dir: Path) -> Config:
-    from dataclasses import replace  # noqa: PLC0415
+    from icalproxy.records import replace  # noqa: PLC0415
 
     return replace(config, state_dir=state_dir)
 
