@@ -50,6 +50,9 @@ _LOWER_FIRST = re.compile(rb"(?:\xef\xbb\xbf)?[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]
 # newline leads, so the search runs at memchr speed. The first line is matched on its own.
 _FOLDED_NAME = re.compile(rb"(\n[A-Za-z0-9-]*+)\r?\n[ \t]")
 _FOLDED_FIRST = re.compile(rb"((?:\xef\xbb\xbf)?[A-Za-z0-9-]*+)\r?\n[ \t]")
+# Either of the two above may hit: a name (or its start) with a lowercase letter or a fold
+# right after it. One pass over a clean feed instead of two; a hit runs the exact searches.
+_ODD_NAME = re.compile(rb"\n[A-Z0-9-]*+(?:[a-z]|\r?\n[ \t])")
 _NAMES: dict[bytes, str] = {}  # interned property names
 
 
@@ -311,14 +314,15 @@ def _normalise(data: bytes, source: str, problems: list[Problem]) -> bytes:
     # boundaries and names are read exactly as RFC 5545 readers read them.
     while _FOLDED_FIRST.match(data):
         data = _FOLDED_FIRST.sub(rb"\1", data, count=1)
-    while _FOLDED_NAME.search(data):
-        data = _FOLDED_NAME.sub(rb"\1", data)
-    if _LOWER_FIRST.match(data) or _LOWER_NAME.search(data):
-        data = re.sub(
-            rb"(?m)^((?:\xef\xbb\xbf)?)([A-Za-z0-9-]+)(?=[;:])",
-            lambda match: match[1] + match[2].upper(),
-            data,
-        )
+    if _ODD_NAME.search(data) or _LOWER_FIRST.match(data):  # rare: a clean feed skips both
+        while _FOLDED_NAME.search(data):
+            data = _FOLDED_NAME.sub(rb"\1", data)
+        if _LOWER_FIRST.match(data) or _LOWER_NAME.search(data):
+            data = re.sub(
+                rb"(?m)^((?:\xef\xbb\xbf)?)([A-Za-z0-9-]+)(?=[;:])",
+                lambda match: match[1] + match[2].upper(),
+                data,
+            )
     bad = first_invalid_utf8(data)
     if bad >= 0:
         line = data.count(b"\n", 0, bad) + 1
