@@ -481,17 +481,31 @@ def _add_event(item: _Open, parsed: ParsedSource) -> None:
     entry.overrides[key] = component if previous is None else newer(previous, component)
 
 
-# ":20261201T080000Z" and the like: a DTSTART that is readable as it stands (the usual case).
-_PLAIN_START = re.compile(rb":" + values.WHEN_SYNTAX.pattern.removesuffix(r"\Z").encode() + rb"\r?")
+# ":20261201T080000Z", ";TZID=Europe/Berlin:20261201T080000", ";VALUE=DATE:20261201": a
+# DTSTART that is readable as it stands (the usual case), as _check_start would find it: a
+# TZID made of these characters leaves nothing for parameter parsing or repair to change.
+_WHEN_RAW = values.WHEN_SYNTAX.pattern.removesuffix(r"\Z").encode()
+_DATE_RAW = values.DATE_SYNTAX.pattern.removesuffix(r"\Z").encode()
+_PLAIN_START = re.compile(
+    rb"(?:;TZID=[A-Za-z][A-Za-z0-9_+/.-]*+)?:(" + _WHEN_RAW + rb")\r?|;VALUE=DATE:(" + _DATE_RAW + rb")\r?"
+)
 # Month-days that may not exist (Feb 29 exists in leap years): only these need a full date check.
 _DOUBTFUL_DAYS = ("0229", "0230", "0231", "0431", "0631", "0931", "1131")
 _DOUBTFUL_DAYS_RAW = tuple(day.encode() for day in _DOUBTFUL_DAYS)
 
 
 def _plain_start(raw: bytes) -> bool:
-    return _PLAIN_START.fullmatch(raw) is not None and (
-        raw[5:9] not in _DOUBTFUL_DAYS_RAW or values.parse_when(raw[1:].rstrip(b"\r").decode()) is not None
-    )
+    """True: the DTSTART is readable and needs no repair nor report. False: let _check_start
+    look (it may still accept it)."""
+    match = _PLAIN_START.fullmatch(raw)
+    if match is None:
+        return False
+    when = match[1]
+    if when is not None:
+        return when[4:8] not in _DOUBTFUL_DAYS_RAW or values.parse_when(when.decode()) is not None
+    date = match[2]  # VALUE=DATE: always read by parse_when, which also refuses the year 0
+    doubtful = date[:4] == b"0000" or date[4:8] in _DOUBTFUL_DAYS_RAW
+    return not doubtful or values.parse_when(date.decode()) is not None
 
 
 def _check_start(item: _Open, parsed: ParsedSource) -> bool:
