@@ -40,8 +40,11 @@ _SCAN_NAMES = (
     b"CATEGORIES",
     b"X-WR-TIMEZONE",
 )
-_SCAN = re.compile(rb"\n(" + b"|".join(_SCAN_NAMES) + rb")" + LINE_REST)
-_SCAN_FIRST = re.compile(rb"(" + b"|".join(_SCAN_NAMES) + rb")" + LINE_REST)
+# Each name with its own group for the rest of its line: ``match.lastindex`` tells the name.
+_SCAN_LINES = b"|".join(name + LINE_REST for name in _SCAN_NAMES)
+_SCAN = re.compile(rb"\n(?:" + _SCAN_LINES + rb")")
+_SCAN_FIRST = re.compile(rb"(?:" + _SCAN_LINES + rb")")
+_BEGIN, _END, _UID, _RID, _DTSTART, _TZID, _CATEGORIES, _CALENDAR_TZ = range(1, len(_SCAN_NAMES) + 1)
 _ANY = re.compile(rb"\n([A-Za-z0-9-]+)" + LINE_REST)
 # Possessive (*+): a whole feed is searched, and backtracking over every name costs double.
 _LOWER_NAME = re.compile(rb"\n[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]")
@@ -237,22 +240,6 @@ def _component_name(rest: bytes) -> str:
     return name
 
 
-class _Lines:
-    """Physical line numbers for ascending byte offsets, counted incrementally."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.line = 1
-        self.cursor = 0
-
-    def at(self, position: int) -> int:
-        if position < self.cursor:
-            return self.data.count(b"\n", 0, position + 1) + 1
-        self.line += self.data.count(b"\n", self.cursor, position + 1)
-        self.cursor = position + 1
-        return self.line
-
-
 def parse(data: bytes, source: str, uid_key: bytes = b"") -> ParsedSource:
     """Parse one source's bytes. Never raises on malformed input. ``uid_key``: the
     installation's secret for UIDs derived for events that have none."""
@@ -260,45 +247,64 @@ def parse(data: bytes, source: str, uid_key: bytes = b"") -> ParsedSource:
     data = _normalise(data, source, problems)
     parsed = ParsedSource(source, {}, {}, problems, uid_key=uid_key)
     stack: list[_Open] = []
-    lines = _Lines(data)
-    roots = 0
+    components = 0
+    line, counted = 1, 0  # the physical line of offset ``counted``: matches come in order
+    count = data.count
     first = _SCAN_FIRST.match(data, 3 if data[:3] == b"\xef\xbb\xbf" else 0)
     for match in itertools.chain([first] if first is not None else [], _SCAN.finditer(data)):
-        kind = match[1]
-        if kind == b"BEGIN":
-            value = _component_name(match[2])
-            body = data.find(b"\n", match.end())
-            span = (match.start(), len(data) if body < 0 else body)
-            roots += _begin(value, lines.at(match.start()), data, span, stack, source, problems)
-        elif kind == b"END":
-            value = _component_name(match[2])
-            _end(value, lines, match.start(), stack, parsed)
+        kind = match.lastindex
+        if kind == _BEGIN:
+            at, body = match.span()  # the rest of a line ends at its newline (or the data's end)
+            line += count(b"\n", counted, at + 1)
+            counted = at + 1
+            name = _component_name(match[_BEGIN])
+            if not name:
+                problems.append(Problem(source, line, "BEGIN without a component name"))
+                continue
+            component = Component(name, line, data, at, body)
+            if stack:  # a child's lines, at any depth, are never read as its parent's
+                if len(stack) == MAX_DEPTH:
+                    problems.append(Problem(source, line, f"{name} nested too deep; skipped"))
+                parent = stack[-1].component
+                if parent.children is _NO_CHILDREN:
+                    parent.children = []
+                parent.children.append(component)
+            stack.append(_Open(component))
+            components += 1
+        elif kind == _END:
+            at = match.start()
+            name = _component_name(match[_END])
+            if not _end(name, at, stack, parsed):
+                line += count(b"\n", counted, at + 1)
+                counted = at + 1
+                problems.append(Problem(source, line, f"END:{name} without BEGIN"))
         elif stack:
             top = stack[-1]
-            if kind == b"UID":
-                top.uid = top.uid or match[2]
-            elif kind == b"DTSTART":
+            if kind == _DTSTART:
                 if top.dtstart is None:
-                    top.dtstart, top.dtstart_at = match[2], match.start()
-            elif kind == b"RECURRENCE-ID":
-                if top.rid is None:
-                    top.rid, top.rid_at = match[2], match.start()
-            elif kind == b"CATEGORIES":
+                    top.dtstart, top.dtstart_at = match[_DTSTART], match.start()
+            elif kind == _UID:
+                if top.uid is None:
+                    top.uid = match[_UID]
+            elif kind == _CATEGORIES:
                 if top.categories is None:
                     top.categories = []
-                top.categories.append(match[2])
-            elif kind == b"TZID":
+                top.categories.append(match[_CATEGORIES])
+            elif kind == _RID:
+                if top.rid is None:
+                    top.rid, top.rid_at = match[_RID], match.start()
+            elif kind == _TZID:
                 if top.tzid is None:
-                    top.tzid = match[2]
+                    top.tzid = match[_TZID]
             elif top.calendar_tz is None:
-                top.calendar_tz = match[2]
+                top.calendar_tz = match[_CALENDAR_TZ]
     while stack:
         item = stack.pop()
         _close_container(item, stack)
         unclosed = item.component
         unclosed.end = len(data)
         problems.append(Problem(source, unclosed.line, f"{unclosed.name} not closed at end of data"))
-    if not roots and data.strip():
+    if not components and data.strip():
         problems.append(Problem(source, 1, "no iCalendar components found"))
     return parsed
 
@@ -330,37 +336,18 @@ def _normalise(data: bytes, source: str, problems: list[Problem]) -> bytes:
     return data
 
 
-def _begin(
-    name: str,
-    line: int,
-    data: bytes,
-    span: tuple[int, int],
-    stack: list[_Open],
-    source: str,
-    problems: list[Problem],
-) -> int:
-    if not name:
-        problems.append(Problem(source, line, "BEGIN without a component name"))
-        return 0
-    component = Component(name, line, data, *span)
-    if len(stack) == MAX_DEPTH:
-        problems.append(Problem(source, line, f"{name} nested too deep; skipped"))
-    if stack:  # a child's lines, at any depth, are never read as its parent's
-        parent = stack[-1].component
-        if parent.children is _NO_CHILDREN:
-            parent.children = []
-        parent.children.append(component)
-    stack.append(_Open(component))
-    return 1
-
-
-def _end(name: str, lines: _Lines, position: int, stack: list[_Open], parsed: ParsedSource) -> None:
-    source, problems = parsed.source, parsed.problems
+def _end(name: str, position: int, stack: list[_Open], parsed: ParsedSource) -> bool:
+    """Close the component that ``END:name`` ends; False when none is open."""
     if not stack or (
         stack[-1].component.name != name and not any(item.component.name == name for item in stack)
     ):
-        problems.append(Problem(source, lines.at(position), f"END:{name} without BEGIN"))
-        return
+        return False
+    _close(name, position, stack, parsed)
+    return True
+
+
+def _close(name: str, position: int, stack: list[_Open], parsed: ParsedSource) -> None:
+    source, problems = parsed.source, parsed.problems
     while stack[-1].component.name != name:
         unclosed = stack.pop().component
         if len(stack) < MAX_DEPTH:
