@@ -28,6 +28,8 @@ EVENT = "VEVENT"
 TIMEZONE = "VTIMEZONE"
 MAX_DEPTH = 8
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A rest that _content_line reads the quick way: ":" then no newline and no _CONTROL.
+_PLAIN_REST = re.compile(rb":[^\x00-\x08\n\x0b\x0c\x0e-\x1f\x7f]*+")
 # The rest of a property line after its name, folds included (a fold may follow the name).
 LINE_REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"
 _SCAN_NAMES = (
@@ -441,29 +443,35 @@ def _add_event(item: _Open, parsed: ParsedSource) -> None:
     component.dtstart, component.rid = item.dtstart, item.rid
     if item.categories:
         component.categories = _categories(item.categories)
-    uid_line = _content_line("UID", item.uid, component.line) if item.uid is not None else None
-    uid = uid_line.value.strip() if uid_line is not None else ""
+    raw_uid = item.uid
+    if raw_uid is not None and _PLAIN_REST.fullmatch(raw_uid):  # as _content_line reads it
+        uid = raw_uid[1:].rstrip(b"\r").decode("utf-8", "replace").strip()
+    else:
+        uid_line = _content_line("UID", raw_uid, component.line) if raw_uid is not None else None
+        uid = uid_line.value.strip() if uid_line is not None else ""
     if not uid:
         uid = derived_uid(component, parsed.uid_key)
         problems.append(Problem(source, component.line, f"VEVENT without UID; derived {uid}"))
     entry = parsed.series.get(uid)
     if entry is None:
         entry = parsed.series[uid] = Series(uid, source)
-    rid = _content_line("RECURRENCE-ID", item.rid, 0) if item.rid is not None else None
-    if rid is None:
-        if entry.master is not None:
-            problems.append(
-                Problem(source, component.line, f"duplicate VEVENT for UID {uid}; kept the newer")
-            )
-            entry.master = newer(entry.master, component)
-        else:
-            entry.master = component
-        return
-    key = values.recurrence_key(repair_date(rid).value)
-    if not key:
-        line = _line_of(component, item.rid_at)
-        problems.append(Problem(source, line, "unreadable RECURRENCE-ID; override skipped"))
-        return
+    key = _plain_recurrence_key(item.rid) if item.rid is not None else None
+    if key is None:
+        rid = _content_line("RECURRENCE-ID", item.rid, 0) if item.rid is not None else None
+        if rid is None:
+            if entry.master is not None:
+                problems.append(
+                    Problem(source, component.line, f"duplicate VEVENT for UID {uid}; kept the newer")
+                )
+                entry.master = newer(entry.master, component)
+            else:
+                entry.master = component
+            return
+        key = values.recurrence_key(repair_date(rid).value)
+        if not key:
+            line = _line_of(component, item.rid_at)
+            problems.append(Problem(source, line, "unreadable RECURRENCE-ID; override skipped"))
+            return
     previous = entry.overrides.get(key)
     entry.overrides[key] = component if previous is None else newer(previous, component)
 
@@ -493,6 +501,16 @@ def _plain_start(raw: bytes) -> bool:
     date = match[2]  # VALUE=DATE: always read by parse_when, which also refuses the year 0
     doubtful = date[:4] == b"0000" or date[4:8] in _DOUBTFUL_DAYS_RAW
     return not doubtful or values.parse_when(date.decode()) is not None
+
+
+def _plain_recurrence_key(raw: bytes) -> str | None:
+    """The override key of a plain RECURRENCE-ID (``:20261201T080000Z``, a plain TZID), as
+    values.recurrence_key gives it; None: let the full path read it."""
+    match = _PLAIN_START.fullmatch(raw)
+    when = match[1] if match is not None else None
+    if when is None or when[:4] == b"0000" or when[4:8] in _DOUBTFUL_DAYS_RAW:
+        return None
+    return when.decode()
 
 
 def _check_start(item: _Open, parsed: ParsedSource) -> bool:
