@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from icalproxy.core.parse import parse
+import itertools
+
+from icalproxy.core import values
+from icalproxy.core.lines import ContentLine
+from icalproxy.core.parse import (
+    Component,
+    ParsedSource,
+    _check_start,
+    _content_line,
+    _Open,
+    _plain_recurrence_key,
+    _plain_start,
+    parse,
+    repair_date,
+)
 from tests.support import calendar
 
 EVENT = "UID:{uid}\nDTSTAMP:20260101T000000Z\nDTSTART:20260110T090000Z\nSUMMARY:{uid}"
@@ -105,3 +119,76 @@ def test_x_wr_timezone_applies_to_its_own_calendar_wherever_it_stands() -> None:
     parsed = parse(data, "s")
     zones = {uid: series.master.calendar_tz for uid, series in parsed.series.items() if series.master}
     assert zones == {"late": "America/New_York", "none": None, "open": "Europe/Berlin"}
+
+
+def test_dtstarts_with_a_zone_or_a_date_are_kept_skipped_and_reported_as_before() -> None:
+    starts = {
+        "zoned": ("DTSTART;TZID=Europe/Berlin:20260110T090000", None),
+        "zoned-utc": ("DTSTART;TZID=Etc/GMT+5:20260110T090000Z", None),
+        "date": ("DTSTART;VALUE=DATE:20260110", None),
+        "leap": ("DTSTART;VALUE=DATE:20240229", None),
+        "zoned-leap": ("DTSTART;TZID=Europe/Berlin:20240229T090000", None),
+        "no-feb-29": ("DTSTART;VALUE=DATE:20260229", "unreadable DTSTART '20260229'; skipped"),
+        "no-apr-31": ("DTSTART;TZID=Europe/Berlin:20260431T090000", "unreadable DTSTART"),
+        "year-0": ("DTSTART;VALUE=DATE:00000101", "unreadable DTSTART '00000101'; skipped"),
+        "date-time": ("DTSTART;VALUE=DATE:20260110T090000", "VALUE=DATE with a time; time dropped"),
+        "dashes": ("DTSTART;TZID=Europe/Berlin:2026-01-10", "unreadable DTSTART '2026-01-10'; skipped"),
+        "date-in-zone": ("DTSTART;TZID=Europe/Berlin;VALUE=DATE:20260110", None),
+        "quoted": ('DTSTART;TZID="Europe/Berlin":20260110T090000', None),
+    }
+    for uid, (line, expected) in starts.items():
+        parsed = parse(calendar(f"UID:{uid}\n{line}\nSUMMARY:x"), "s")
+        messages = [str(problem) for problem in parsed.problems]
+        if expected is None:
+            assert list(parsed.series) == [uid] and messages == [], uid
+        else:
+            assert len(messages) == 1 and messages[0].startswith("s:6: ") and expected in messages[0], uid
+            assert (uid in parsed.series) == ("dropped" in expected), uid
+
+
+def test_the_plain_start_shortcut_only_takes_what_the_full_check_accepts_silently() -> None:
+    prefixes = [b"", b";TZID=Europe/Berlin", b";TZID=UPDATE", b";TZID=", b";tzid=X", b";X=1", b";TZID=A B"]
+    prefixes += [b";VALUE=DATE", b";VALUE=date", b";VALUE=DATE-TIME", b";TZID=X;VALUE=DATE", b';TZID="X"']
+    days = [b"20260110", b"20240229", b"20260229", b"19000229", b"20000229", b"20260431", b"00000101"]
+    days.append(b"20261301")
+    times = [b"", b"T000000", b"T235960", b"T240000", b"T100000Z", b"T1000", b"t100000"]
+    for prefix, day, time, end in itertools.product(prefixes, days, times, [b"", b"\r", b" "]):
+        raw = prefix + b":" + day + time + end
+        if _plain_start(raw):
+            parsed = ParsedSource("s", {}, {}, [])
+            assert _check_start(_Open(Component("VEVENT", 1, b"", 0, 0), dtstart=raw), parsed), raw
+            assert parsed.problems == [], raw
+
+
+def test_the_plain_recurrence_id_shortcut_gives_the_full_path_key() -> None:
+    prefixes = [b"", b";TZID=Europe/Berlin", b";TZID=", b";VALUE=DATE", b";TZID=X;VALUE=DATE", b';TZID="X"']
+    days = [b"20260110", b"20240229", b"20260229", b"20260431", b"00000101", b"20261301", b"00010101"]
+    times = [b"", b"T000000", b"T240000", b"T100000Z", b"T100000z", b"t100000"]
+    taken = 0
+    for prefix, day, time, end in itertools.product(prefixes, days, times, [b"", b"\r", b" "]):
+        raw = prefix + b":" + day + time + end
+        key = _plain_recurrence_key(raw)
+        if key is not None:
+            taken += 1
+            line = _content_line("RECURRENCE-ID", raw, 0)
+            assert isinstance(line, ContentLine), raw
+            assert key == values.recurrence_key(repair_date(line).value), raw
+    assert taken >= 24  # plain ones, with or without a zone or a time
+
+
+def test_uids_and_recurrence_ids_read_the_quick_or_the_full_way_alike() -> None:
+    data = calendar(
+        "UID: spaced \nDTSTART:20260110T090000Z",
+        "UID:a\x01b\nDTSTART:20260110T090000Z",
+        "UID;X-P=1:param\nDTSTART:20260110T090000Z",
+        "UID:r\nDTSTART:20260110T090000Z\nRRULE:FREQ=DAILY;COUNT=3",
+        "UID:r\nRECURRENCE-ID;TZID=Europe/Berlin:20260111T090000\nDTSTART:20260111T100000Z",
+        "UID:r\nRECURRENCE-ID:20260229T090000Z\nDTSTART:20260112T100000Z",
+        "UID:r\nRECURRENCE-ID;VALUE=DATE:20260113\nDTSTART:20260113T100000Z",
+    )
+    parsed = parse(data, "s")
+    assert list(parsed.series) == ["spaced", "ab", "param", "r"]
+    assert list(parsed.series["r"].overrides) == ["20260111T090000", "20260113"]
+    assert [str(problem) for problem in parsed.problems] == [
+        "s:28: unreadable RECURRENCE-ID; override skipped"
+    ]

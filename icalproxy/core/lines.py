@@ -230,7 +230,7 @@ def first_invalid_utf8(data: bytes, chunk: int = 1 << 20) -> int:
     character (that is tolerated), so the check runs on unfolded pieces, cut at newlines so
     that no fold straddles two pieces; decoding all at once would hold a str of up to four
     times the feed's size."""
-    if data.isascii() or _valid_utf8(data, chunk):
+    if data.isascii() or _valid_utf8(data):
         return -1  # removing folds (ASCII) from valid UTF-8 leaves valid UTF-8
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, size = 0, len(data)
@@ -248,11 +248,15 @@ def first_invalid_utf8(data: bytes, chunk: int = 1 << 20) -> int:
     return -1
 
 
-def _valid_utf8(data: bytes, chunk: int) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def _valid_utf8(data: bytes, piece: int = 1 << 14) -> bool:
+    """Decodes piece by piece through a view of ``data``: nothing is copied, a character cut
+    by a piece's end is decoded again at the start of the next one, and pieces are small
+    enough (even as UCS-4 text) for the allocator to reuse their memory without page faults."""
+    view, offset, size, piece = memoryview(data), 0, len(data), max(piece, 4)
     try:
-        for offset in range(0, len(data), chunk):
-            decoder.decode(data[offset : offset + chunk], final=offset + chunk >= len(data))
+        while size - offset > piece:
+            offset += codecs.utf_8_decode(view[offset : offset + piece], "strict", False)[1]
+        codecs.utf_8_decode(view[offset:], "strict", True)
     except UnicodeDecodeError:
         return False
     return True

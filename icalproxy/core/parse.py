@@ -28,6 +28,8 @@ EVENT = "VEVENT"
 TIMEZONE = "VTIMEZONE"
 MAX_DEPTH = 8
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A rest that _content_line reads the quick way: ":" then no newline and no _CONTROL.
+_PLAIN_REST = re.compile(rb":[^\x00-\x08\n\x0b\x0c\x0e-\x1f\x7f]*+")
 # The rest of a property line after its name, folds included (a fold may follow the name).
 LINE_REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"
 _SCAN_NAMES = (
@@ -40,8 +42,11 @@ _SCAN_NAMES = (
     b"CATEGORIES",
     b"X-WR-TIMEZONE",
 )
-_SCAN = re.compile(rb"\n(" + b"|".join(_SCAN_NAMES) + rb")" + LINE_REST)
-_SCAN_FIRST = re.compile(rb"(" + b"|".join(_SCAN_NAMES) + rb")" + LINE_REST)
+# Each name with its own group for the rest of its line: ``match.lastindex`` tells the name.
+_SCAN_LINES = b"|".join(name + LINE_REST for name in _SCAN_NAMES)
+_SCAN = re.compile(rb"\n(?:" + _SCAN_LINES + rb")")
+_SCAN_FIRST = re.compile(rb"(?:" + _SCAN_LINES + rb")")
+_BEGIN, _END, _UID, _RID, _DTSTART, _TZID, _CATEGORIES, _CALENDAR_TZ = range(1, len(_SCAN_NAMES) + 1)
 _ANY = re.compile(rb"\n([A-Za-z0-9-]+)" + LINE_REST)
 # Possessive (*+): a whole feed is searched, and backtracking over every name costs double.
 _LOWER_NAME = re.compile(rb"\n[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]")
@@ -50,6 +55,9 @@ _LOWER_FIRST = re.compile(rb"(?:\xef\xbb\xbf)?[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]
 # newline leads, so the search runs at memchr speed. The first line is matched on its own.
 _FOLDED_NAME = re.compile(rb"(\n[A-Za-z0-9-]*+)\r?\n[ \t]")
 _FOLDED_FIRST = re.compile(rb"((?:\xef\xbb\xbf)?[A-Za-z0-9-]*+)\r?\n[ \t]")
+# Either of the two above may hit: a name (or its start) with a lowercase letter or a fold
+# right after it. One pass over a clean feed instead of two; a hit runs the exact searches.
+_ODD_NAME = re.compile(rb"\n[A-Z0-9-]*+(?:[a-z]|\r?\n[ \t])")
 _NAMES: dict[bytes, str] = {}  # interned property names
 
 
@@ -234,22 +242,6 @@ def _component_name(rest: bytes) -> str:
     return name
 
 
-class _Lines:
-    """Physical line numbers for ascending byte offsets, counted incrementally."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.line = 1
-        self.cursor = 0
-
-    def at(self, position: int) -> int:
-        if position < self.cursor:
-            return self.data.count(b"\n", 0, position + 1) + 1
-        self.line += self.data.count(b"\n", self.cursor, position + 1)
-        self.cursor = position + 1
-        return self.line
-
-
 def parse(data: bytes, source: str, uid_key: bytes = b"") -> ParsedSource:
     """Parse one source's bytes. Never raises on malformed input. ``uid_key``: the
     installation's secret for UIDs derived for events that have none."""
@@ -257,45 +249,64 @@ def parse(data: bytes, source: str, uid_key: bytes = b"") -> ParsedSource:
     data = _normalise(data, source, problems)
     parsed = ParsedSource(source, {}, {}, problems, uid_key=uid_key)
     stack: list[_Open] = []
-    lines = _Lines(data)
-    roots = 0
+    components = 0
+    line, counted = 1, 0  # the physical line of offset ``counted``: matches come in order
+    count = data.count
     first = _SCAN_FIRST.match(data, 3 if data[:3] == b"\xef\xbb\xbf" else 0)
     for match in itertools.chain([first] if first is not None else [], _SCAN.finditer(data)):
-        kind = match[1]
-        if kind == b"BEGIN":
-            value = _component_name(match[2])
-            body = data.find(b"\n", match.end())
-            span = (match.start(), len(data) if body < 0 else body)
-            roots += _begin(value, lines.at(match.start()), data, span, stack, source, problems)
-        elif kind == b"END":
-            value = _component_name(match[2])
-            _end(value, lines, match.start(), stack, parsed)
+        kind = match.lastindex
+        if kind == _BEGIN:
+            at, body = match.span()  # the rest of a line ends at its newline (or the data's end)
+            line += count(b"\n", counted, at + 1)
+            counted = at + 1
+            name = _component_name(match[_BEGIN])
+            if not name:
+                problems.append(Problem(source, line, "BEGIN without a component name"))
+                continue
+            component = Component(name, line, data, at, body)
+            if stack:  # a child's lines, at any depth, are never read as its parent's
+                if len(stack) == MAX_DEPTH:
+                    problems.append(Problem(source, line, f"{name} nested too deep; skipped"))
+                parent = stack[-1].component
+                if parent.children is _NO_CHILDREN:
+                    parent.children = []
+                parent.children.append(component)
+            stack.append(_Open(component))
+            components += 1
+        elif kind == _END:
+            at = match.start()
+            name = _component_name(match[_END])
+            if not _end(name, at, stack, parsed):
+                line += count(b"\n", counted, at + 1)
+                counted = at + 1
+                problems.append(Problem(source, line, f"END:{name} without BEGIN"))
         elif stack:
             top = stack[-1]
-            if kind == b"UID":
-                top.uid = top.uid or match[2]
-            elif kind == b"DTSTART":
+            if kind == _DTSTART:
                 if top.dtstart is None:
-                    top.dtstart, top.dtstart_at = match[2], match.start()
-            elif kind == b"RECURRENCE-ID":
-                if top.rid is None:
-                    top.rid, top.rid_at = match[2], match.start()
-            elif kind == b"CATEGORIES":
+                    top.dtstart, top.dtstart_at = match[_DTSTART], match.start()
+            elif kind == _UID:
+                if top.uid is None:
+                    top.uid = match[_UID]
+            elif kind == _CATEGORIES:
                 if top.categories is None:
                     top.categories = []
-                top.categories.append(match[2])
-            elif kind == b"TZID":
+                top.categories.append(match[_CATEGORIES])
+            elif kind == _RID:
+                if top.rid is None:
+                    top.rid, top.rid_at = match[_RID], match.start()
+            elif kind == _TZID:
                 if top.tzid is None:
-                    top.tzid = match[2]
+                    top.tzid = match[_TZID]
             elif top.calendar_tz is None:
-                top.calendar_tz = match[2]
+                top.calendar_tz = match[_CALENDAR_TZ]
     while stack:
         item = stack.pop()
         _close_container(item, stack)
         unclosed = item.component
         unclosed.end = len(data)
         problems.append(Problem(source, unclosed.line, f"{unclosed.name} not closed at end of data"))
-    if not roots and data.strip():
+    if not components and data.strip():
         problems.append(Problem(source, 1, "no iCalendar components found"))
     return parsed
 
@@ -311,14 +322,15 @@ def _normalise(data: bytes, source: str, problems: list[Problem]) -> bytes:
     # boundaries and names are read exactly as RFC 5545 readers read them.
     while _FOLDED_FIRST.match(data):
         data = _FOLDED_FIRST.sub(rb"\1", data, count=1)
-    while _FOLDED_NAME.search(data):
-        data = _FOLDED_NAME.sub(rb"\1", data)
-    if _LOWER_FIRST.match(data) or _LOWER_NAME.search(data):
-        data = re.sub(
-            rb"(?m)^((?:\xef\xbb\xbf)?)([A-Za-z0-9-]+)(?=[;:])",
-            lambda match: match[1] + match[2].upper(),
-            data,
-        )
+    if _ODD_NAME.search(data) or _LOWER_FIRST.match(data):  # rare: a clean feed skips both
+        while _FOLDED_NAME.search(data):
+            data = _FOLDED_NAME.sub(rb"\1", data)
+        if _LOWER_FIRST.match(data) or _LOWER_NAME.search(data):
+            data = re.sub(
+                rb"(?m)^((?:\xef\xbb\xbf)?)([A-Za-z0-9-]+)(?=[;:])",
+                lambda match: match[1] + match[2].upper(),
+                data,
+            )
     bad = first_invalid_utf8(data)
     if bad >= 0:
         line = data.count(b"\n", 0, bad) + 1
@@ -326,37 +338,18 @@ def _normalise(data: bytes, source: str, problems: list[Problem]) -> bytes:
     return data
 
 
-def _begin(
-    name: str,
-    line: int,
-    data: bytes,
-    span: tuple[int, int],
-    stack: list[_Open],
-    source: str,
-    problems: list[Problem],
-) -> int:
-    if not name:
-        problems.append(Problem(source, line, "BEGIN without a component name"))
-        return 0
-    component = Component(name, line, data, *span)
-    if len(stack) == MAX_DEPTH:
-        problems.append(Problem(source, line, f"{name} nested too deep; skipped"))
-    if stack:  # a child's lines, at any depth, are never read as its parent's
-        parent = stack[-1].component
-        if parent.children is _NO_CHILDREN:
-            parent.children = []
-        parent.children.append(component)
-    stack.append(_Open(component))
-    return 1
-
-
-def _end(name: str, lines: _Lines, position: int, stack: list[_Open], parsed: ParsedSource) -> None:
-    source, problems = parsed.source, parsed.problems
+def _end(name: str, position: int, stack: list[_Open], parsed: ParsedSource) -> bool:
+    """Close the component that ``END:name`` ends; False when none is open."""
     if not stack or (
         stack[-1].component.name != name and not any(item.component.name == name for item in stack)
     ):
-        problems.append(Problem(source, lines.at(position), f"END:{name} without BEGIN"))
-        return
+        return False
+    _close(name, position, stack, parsed)
+    return True
+
+
+def _close(name: str, position: int, stack: list[_Open], parsed: ParsedSource) -> None:
+    source, problems = parsed.source, parsed.problems
     while stack[-1].component.name != name:
         unclosed = stack.pop().component
         if len(stack) < MAX_DEPTH:
@@ -450,44 +443,74 @@ def _add_event(item: _Open, parsed: ParsedSource) -> None:
     component.dtstart, component.rid = item.dtstart, item.rid
     if item.categories:
         component.categories = _categories(item.categories)
-    uid_line = _content_line("UID", item.uid, component.line) if item.uid is not None else None
-    uid = uid_line.value.strip() if uid_line is not None else ""
+    raw_uid = item.uid
+    if raw_uid is not None and _PLAIN_REST.fullmatch(raw_uid):  # as _content_line reads it
+        uid = raw_uid[1:].rstrip(b"\r").decode("utf-8", "replace").strip()
+    else:
+        uid_line = _content_line("UID", raw_uid, component.line) if raw_uid is not None else None
+        uid = uid_line.value.strip() if uid_line is not None else ""
     if not uid:
         uid = derived_uid(component, parsed.uid_key)
         problems.append(Problem(source, component.line, f"VEVENT without UID; derived {uid}"))
     entry = parsed.series.get(uid)
     if entry is None:
         entry = parsed.series[uid] = Series(uid, source)
-    rid = _content_line("RECURRENCE-ID", item.rid, 0) if item.rid is not None else None
-    if rid is None:
-        if entry.master is not None:
-            problems.append(
-                Problem(source, component.line, f"duplicate VEVENT for UID {uid}; kept the newer")
-            )
-            entry.master = newer(entry.master, component)
-        else:
-            entry.master = component
-        return
-    key = values.recurrence_key(repair_date(rid).value)
-    if not key:
-        line = _line_of(component, item.rid_at)
-        problems.append(Problem(source, line, "unreadable RECURRENCE-ID; override skipped"))
-        return
+    key = _plain_recurrence_key(item.rid) if item.rid is not None else None
+    if key is None:
+        rid = _content_line("RECURRENCE-ID", item.rid, 0) if item.rid is not None else None
+        if rid is None:
+            if entry.master is not None:
+                problems.append(
+                    Problem(source, component.line, f"duplicate VEVENT for UID {uid}; kept the newer")
+                )
+                entry.master = newer(entry.master, component)
+            else:
+                entry.master = component
+            return
+        key = values.recurrence_key(repair_date(rid).value)
+        if not key:
+            line = _line_of(component, item.rid_at)
+            problems.append(Problem(source, line, "unreadable RECURRENCE-ID; override skipped"))
+            return
     previous = entry.overrides.get(key)
     entry.overrides[key] = component if previous is None else newer(previous, component)
 
 
-# ":20261201T080000Z" and the like: a DTSTART that is readable as it stands (the usual case).
-_PLAIN_START = re.compile(rb":" + values.WHEN_SYNTAX.pattern.removesuffix(r"\Z").encode() + rb"\r?")
+# ":20261201T080000Z", ";TZID=Europe/Berlin:20261201T080000", ";VALUE=DATE:20261201": a
+# DTSTART that is readable as it stands (the usual case), as _check_start would find it: a
+# TZID made of these characters leaves nothing for parameter parsing or repair to change.
+_WHEN_RAW = values.WHEN_SYNTAX.pattern.removesuffix(r"\Z").encode()
+_DATE_RAW = values.DATE_SYNTAX.pattern.removesuffix(r"\Z").encode()
+_PLAIN_START = re.compile(
+    rb"(?:;TZID=[A-Za-z][A-Za-z0-9_+/.-]*+)?:(" + _WHEN_RAW + rb")\r?|;VALUE=DATE:(" + _DATE_RAW + rb")\r?"
+)
 # Month-days that may not exist (Feb 29 exists in leap years): only these need a full date check.
 _DOUBTFUL_DAYS = ("0229", "0230", "0231", "0431", "0631", "0931", "1131")
 _DOUBTFUL_DAYS_RAW = tuple(day.encode() for day in _DOUBTFUL_DAYS)
 
 
 def _plain_start(raw: bytes) -> bool:
-    return _PLAIN_START.fullmatch(raw) is not None and (
-        raw[5:9] not in _DOUBTFUL_DAYS_RAW or values.parse_when(raw[1:].rstrip(b"\r").decode()) is not None
-    )
+    """True: the DTSTART is readable and needs no repair nor report. False: let _check_start
+    look (it may still accept it)."""
+    match = _PLAIN_START.fullmatch(raw)
+    if match is None:
+        return False
+    when = match[1]
+    if when is not None:
+        return when[4:8] not in _DOUBTFUL_DAYS_RAW or values.parse_when(when.decode()) is not None
+    date = match[2]  # VALUE=DATE: always read by parse_when, which also refuses the year 0
+    doubtful = date[:4] == b"0000" or date[4:8] in _DOUBTFUL_DAYS_RAW
+    return not doubtful or values.parse_when(date.decode()) is not None
+
+
+def _plain_recurrence_key(raw: bytes) -> str | None:
+    """The override key of a plain RECURRENCE-ID (``:20261201T080000Z``, a plain TZID), as
+    values.recurrence_key gives it; None: let the full path read it."""
+    match = _PLAIN_START.fullmatch(raw)
+    when = match[1] if match is not None else None
+    if when is None or when[:4] == b"0000" or when[4:8] in _DOUBTFUL_DAYS_RAW:
+        return None
+    return when.decode()
 
 
 def _check_start(item: _Open, parsed: ParsedSource) -> bool:
