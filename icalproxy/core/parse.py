@@ -17,12 +17,12 @@ import hmac
 import itertools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from icalproxy.core import values
 from icalproxy.core.lines import ContentLine, first_invalid_utf8, split_line, split_text_list, unfold
 from icalproxy.core.report import Problem
+from icalproxy.records import field, record
 
 EVENT = "VEVENT"
 TIMEZONE = "VTIMEZONE"
@@ -187,7 +187,7 @@ def _content_line(name: str, rest: bytes, number: int) -> ContentLine | None:
     return parsed._replace(name=name) if parsed is not None else None
 
 
-@dataclass(slots=True, eq=False)
+@record(eq=False)
 class Series:
     """All VEVENTs of one UID within one source: the master and its overrides."""
 
@@ -201,7 +201,7 @@ class Series:
         return head + [self.overrides[key] for key in sorted(self.overrides)]
 
 
-@dataclass(slots=True)
+@record
 class ParsedSource:
     source: str
     series: dict[str, Series]
@@ -211,7 +211,7 @@ class ParsedSource:
     uid_key: bytes = b""
 
 
-@dataclass(slots=True)
+@record
 class _Open:
     """A component being scanned, with the grouping properties seen so far (raw)."""
 
