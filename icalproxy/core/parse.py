@@ -187,6 +187,9 @@ def _content_line(name: str, rest: bytes, number: int) -> ContentLine | None:
     return parsed._replace(name=name) if parsed is not None else None
 
 
+_NO_OVERRIDES: dict[str, Component] = {}  # shared by series without overrides; never written to
+
+
 @record(eq=False)
 class Series:
     """All VEVENTs of one UID within one source: the master and its overrides."""
@@ -194,7 +197,7 @@ class Series:
     uid: str
     source: str
     master: Component | None = None
-    overrides: dict[str, Component] = field(default_factory=dict)
+    overrides: dict[str, Component] = field(default=_NO_OVERRIDES)  # most series have none
 
     def components(self) -> list[Component]:
         head = [self.master] if self.master is not None else []
@@ -472,6 +475,8 @@ def _add_event(item: _Open, parsed: ParsedSource) -> None:
             line = _line_of(component, item.rid_at)
             problems.append(Problem(source, line, "unreadable RECURRENCE-ID; override skipped"))
             return
+    if entry.overrides is _NO_OVERRIDES:
+        entry.overrides = {}
     previous = entry.overrides.get(key)
     entry.overrides[key] = component if previous is None else newer(previous, component)
 
