@@ -63,6 +63,16 @@ def test_file_commands_import_no_http_stack_scheduler_or_daemon(command: list[st
     assert offending == []
 
 
+def test_render_skips_what_only_other_commands_use(tmp_path: Path) -> None:
+    """Start-up counts (issue 11): no conflict finder, no dataclasses (records.py), no tempfile
+    or importlib.resources (storage.py and tzdata_zones.py read and write without them)."""
+    out = str(tmp_path / "out")
+    loaded = modules_after("render", "--config", EXAMPLE, "--out", out, "--now", "2026-11-25")
+    unwanted = ("icalproxy.core.conflicts", "dataclasses", "tempfile", "importlib.resources")
+    assert "icalproxy.core.pipeline" in loaded
+    assert [name for name in unwanted if name in loaded] == []
+
+
 def test_serve_still_has_its_stack() -> None:
     """The counter-check: the probe sees lazily imported modules once they are used."""
     result = subprocess.run(
