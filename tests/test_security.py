@@ -47,11 +47,14 @@ def test_lookup_timing_is_the_same_for_valid_revoked_and_unknown(tmp_path: Path)
             for _ in range(500):
                 store.lookup_loaded(token)
             samples[name].append((time.perf_counter_ns() - started) / 500)
+    # The best batch of each kind is its own cost: other processes can only add time, so
+    # the minima compare the lookups and not the machine's load (medians did not, under CI).
+    best = {name: min(values) for name, values in samples.items()}
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    fastest, slowest = min(medians.values()), max(medians.values())
+    fastest, slowest = min(best.values()), max(best.values())
     store.store.close()
-    print(f"\ntoken lookup medians (ns): {medians}, slowest/fastest {slowest / fastest:.3f}")
-    assert slowest / fastest < 1.25, medians
+    print(f"\ntoken lookup best (ns): {best}, medians {medians}, slowest/fastest {slowest / fastest:.3f}")
+    assert slowest / fastest < 1.25, best
 
 
 @pytest.mark.parametrize("name", ["../x", "..", ".", "a/b", "a\\b", "", "x\x00y", "/etc/passwd"])
