@@ -35,7 +35,7 @@ from icalproxy.core.parse import (
 )
 from icalproxy.core.report import Problem
 from icalproxy.core.scrub import Scrubber
-from icalproxy.core.status import ShownStatus, StatusKey, StatusRecord, decide
+from icalproxy.core.status import ShownStatus, StatusDecision, StatusKey, StatusRecord, decide
 from icalproxy.core.template import Template, compile_template
 from icalproxy.core.timezones import ZoneTable
 from icalproxy.core.typed import (
@@ -276,6 +276,23 @@ class Redactor:
             self.inputs_only, wanted - self.inputs_only, skip_public_class=False
         )
         self._rendered: dict[tuple[object, ...], bytes] = {}
+        # Each templated line, on the raw inputs of the placeholders it names.
+        self._templates = [
+            (label, template)
+            for label, template in (
+                ("SUMMARY", self.summary),
+                ("DESCRIPTION", self.description),
+                ("LOCATION", self.location),
+            )
+            if template is not None
+        ]
+        self._template_names = {label: sorted(template.names) for label, template in self._templates}
+        self._lines: dict[tuple[object, ...], bytes] = {}
+        self._decisions: dict[tuple[object, ...], StatusDecision] = {}
+        self._category_infos: dict[tuple[str, ...], tuple[tuple[str, ...], bytes]] = {}
+        self._plain_categories: dict[str, bool] = {}
+        self._status_mention = mention_pattern(catalogue.field)
+        self._status_needle = catalogue.field.encode().lower()
         self._same_zone: dict[str, dict[bytes, str]] = {}
         self._cleaned: dict[str, str] = {}
         self._summaries: dict[bytes | None, str] = {}
@@ -700,7 +717,8 @@ class Redactor:
     def _templated(self, facts: EventFacts, event: _Event) -> bytes:
         """SUMMARY, DESCRIPTION, LOCATION and CATEGORIES as folded bytes, memoised on their raw
         inputs: feeds repeat the same job titles and statuses thousands of times, so most
-        events need no decoding, scrubbing or templating at all."""
+        events need no decoding, scrubbing or templating at all. A combination not seen
+        before is put together from lines memoised on what each line is made of alone."""
         if event.busy:
             return self._busy_lines
         raw = event.inputs
@@ -708,6 +726,7 @@ class Redactor:
         decision, name, since = self._decide(facts, event, status)
         details = tuple(facts.field(name) for name in self.details) if self.details else None
         calendar_status = self.calendar_statuses.get(status.casefold()) if status else None
+        categories = facts.categories if self.profile.categories != "drop" else None
         key = (
             raw.get(b"SUMMARY"),
             decision,
@@ -716,18 +735,58 @@ class Redactor:
             calendar_status,
             raw.get(b"LOCATION"),
             raw.get(b"DESCRIPTION") if self.uses_description else None,
-            facts.categories if self.profile.categories != "drop" else None,
+            categories,
             details,
         )
         cached = self._rendered.get(key)
         if cached is None:
             if len(self._rendered) > 20_000:
                 self._rendered.clear()
-            lines = self._render_fields(facts, event, decision, details, name, since)
+            parts = [
+                self._template_line(label, template, facts, event, decision, details, name, since)
+                for label, template in self._templates
+            ]
+            if categories:
+                parts.append(self._category_info(categories)[1])
             if calendar_status is not None:
-                lines.append("STATUS:" + calendar_status)  # replaces the source's (see redact)
-            cached = self._rendered[key] = b"".join(fold(line) for line in lines)
+                parts.append(fold("STATUS:" + calendar_status))  # replaces the source's (see redact)
+            cached = self._rendered[key] = b"".join(parts)
         return cached
+
+    def _template_line(
+        self,
+        label: str,
+        template: Template,
+        facts: EventFacts,
+        event: _Event,
+        status: ShownStatus | None,
+        details: tuple[str | None, ...] | None,
+        name: str | None,
+        since: str | None,
+    ) -> bytes:
+        """One templated line, folded (empty when the template renders empty), memoised on
+        the raw inputs of the placeholders it names."""
+        raw = event.inputs
+        inputs: dict[str, object] = {
+            "summary": (name, None) if name else (None, raw.get(b"SUMMARY")),
+            "status": status,
+            "status_description": status,
+            "status_since": since if status is not None else None,
+            "subcalendars": facts.categories if self.profile.categories != "drop" else None,
+            "details": details,
+            "location": raw.get(b"LOCATION") if self.location is not None else None,
+            "description": raw.get(b"DESCRIPTION") if self.uses_description else None,
+        }
+        inputs["address"] = inputs["location"]
+        key = (label, *(inputs[field] for field in self._template_names[label]))
+        line = self._lines.get(key)
+        if line is None:
+            if len(self._lines) > 20_000:
+                self._lines.clear()
+            fields = self._fields(template.names, facts, event, status, details, name, since)
+            text = template.render(fields)
+            line = self._lines[key] = fold(label + ":" + escape_text(text)) if text else b""
+        return line
 
     def _status_value(self, facts: EventFacts, raw: dict[bytes, bytes]) -> str | None:
         """The job's internal status: its custom-field property, else a DESCRIPTION line."""
@@ -751,13 +810,17 @@ class Redactor:
         overrides = self.catalogue.overrides
         history, job = self.status_history, event.job
         previous = history.get(job) if history is not None and job is not None else None
-        decision = decide(
-            status,
-            self.catalogue,
-            previous.shown if previous is not None else None,
-            visible=facts.field(overrides.visible) if overrides.visible else None,
-            description=facts.field(overrides.description) if overrides.description else None,
-        )
+        previous_shown = previous.shown if previous is not None else None
+        visible = facts.field(overrides.visible) if overrides.visible else None
+        description = facts.field(overrides.description) if overrides.description else None
+        key = (status, previous_shown, visible, description)
+        decision = self._decisions.get(key)
+        if decision is None:  # decide is a function of these alone: once per combination
+            if len(self._decisions) > 4096:
+                self._decisions.clear()
+            decision = self._decisions[key] = decide(
+                status, self.catalogue, previous_shown, visible=visible, description=description
+            )
         name = facts.field(overrides.name) if overrides.name else None
         if not self.profile.show_status:
             return None, name, None
@@ -769,9 +832,19 @@ class Redactor:
         return decision.shown, name, since if decision.shown is not None else None
 
     def _description_status(self, facts: EventFacts, raw: bytes | None) -> str | None:
-        if raw is None or mention_pattern(self.catalogue.field).search(raw) is None:
+        if raw is None or not self._mentions_status(raw):
             return None  # most descriptions need no decoding at all
         return description_field(self._text(facts, b"DESCRIPTION", raw), self.catalogue.field)
+
+    def _mentions_status(self, raw: bytes) -> bool:
+        """Whether the status field's name occurs in raw DESCRIPTION bytes (any ASCII case,
+        a fold allowed between any two bytes): what mention_pattern finds, found without a
+        regex when the name stands unfolded or the line has no fold at all."""
+        if self._status_needle in raw.lower():
+            return True
+        if b"\n" not in raw:
+            return False
+        return self._status_mention.search(raw) is not None
 
     @staticmethod
     def _text(facts: EventFacts, name: bytes, raw: bytes | None) -> str:
@@ -787,52 +860,44 @@ class Redactor:
             summary = self._summaries[raw] = self.scrub(self._text(facts, b"SUMMARY", raw))
         return summary
 
-    def _render_fields(
+    def _fields(
         self,
+        names: frozenset[str],
         facts: EventFacts,
         event: _Event,
         status: ShownStatus | None,
         details: tuple[str | None, ...] | None,
         name: str | None = None,
         since: str | None = None,
-    ) -> list[str]:
+    ) -> dict[str, str]:
+        """The values of the placeholders in ``names``: each scrubbed like all text a client
+        sees; one that is left out renders empty."""
         raw = event.inputs
-        summary_text = self._clean(name) if name else self._summary(facts, raw.get(b"SUMMARY"))
-        fields: dict[str, str] = {"summary": summary_text}
+        fields: dict[str, str] = {}
+        if "summary" in names:
+            fields["summary"] = self._clean(name) if name else self._summary(facts, raw.get(b"SUMMARY"))
         if status is not None:  # whatever its origin (source or catalogue), scrubbed like all text
-            fields["status"] = self._clean(status.label)
-            fields["status_description"] = self._clean(status.description)
-            if since:
+            if "status" in names:
+                fields["status"] = self._clean(status.label)
+            if "status_description" in names:
+                fields["status_description"] = self._clean(status.description)
+            if since and "status_since" in names:
                 fields["status_since"] = f"{since[:4]}-{since[4:6]}-{since[6:8]}"
-        categories = self._categories(facts)
-        fields["subcalendars"] = ", ".join(categories)
-        if details:
+        if "subcalendars" in names:
+            fields["subcalendars"] = ", ".join(self._categories(facts))
+        if details and "details" in names:
             pairs = zip(self.details, details, strict=True)
             shown = ((name, self._clean(value)) for name, value in pairs if value)
             fields["details"] = "\n".join(f"{name}: {value}" for name, value in shown if value)
-        if self.location is not None:
+        if self.location is not None and ("location" in names or "address" in names):
             fields["location"] = self.scrub(self._text(facts, b"LOCATION", raw.get(b"LOCATION")))
             # {address}: the location without remarks in brackets ("(gate code 4711)").
             fields["address"] = _REMARKS.sub("", fields["location"]).strip(" ,;")
-        if self.uses_description:
+        if self.uses_description and "description" in names:
             fields["description"] = self._description(
                 self._text(facts, b"DESCRIPTION", raw.get(b"DESCRIPTION"))
             )
-        out = []
-        summary = self.summary.render(fields)
-        if summary:
-            out.append("SUMMARY:" + escape_text(summary))
-        if self.description is not None:
-            description = self.description.render(fields)
-            if description:
-                out.append("DESCRIPTION:" + escape_text(description))
-        if self.location is not None:
-            location = self.location.render(fields)
-            if location:
-                out.append("LOCATION:" + escape_text(location))
-        if categories:
-            out.append("CATEGORIES:" + ",".join(escape_text(name) for name in categories))
-        return out
+        return fields
 
     def _clean(self, text: str) -> str:
         """Scrubbed, control-free text; catalogue labels repeat, so once per distinct text."""
@@ -845,19 +910,38 @@ class Redactor:
             cleaned = self._cleaned[text] = self.scrub(clean_text(text))
         return cleaned
 
-    def _categories(self, facts: EventFacts) -> list[str]:
+    def _categories(self, facts: EventFacts) -> tuple[str, ...]:
         """Sub-calendar names: only plain one-line names (no control character, escaped line
         break, comma, semicolon or backslash, nothing the scrubber would touch) that fit the
         profile's client-facing names when it has them."""
-        profile = self.profile
-        if profile.categories == "drop":
-            return []
-        names = [name for name in dict.fromkeys(facts.categories) if self._plain_category(name)]
-        if profile.categories == "client-facing":
-            names = [name for name in names if any(p.fullmatch(name) for p in profile.client_facing)]
-        return names
+        if self.profile.categories == "drop":
+            return ()
+        return self._category_info(facts.categories)[0]
+
+    def _category_info(self, categories: tuple[str, ...]) -> tuple[tuple[str, ...], bytes]:
+        """The names shown of an event's CATEGORIES and its CATEGORIES line (empty without
+        any), once per distinct list: events repeat a few lists of sub-calendars."""
+        info = self._category_infos.get(categories)
+        if info is None:
+            profile = self.profile
+            names = [name for name in dict.fromkeys(categories) if self._plain_category(name)]
+            if profile.categories == "client-facing":
+                names = [name for name in names if any(p.fullmatch(name) for p in profile.client_facing)]
+            line = fold("CATEGORIES:" + ",".join(escape_text(name) for name in names)) if names else b""
+            if len(self._category_infos) > 4096:
+                self._category_infos.clear()
+            info = self._category_infos[categories] = (tuple(names), line)
+        return info
 
     def _plain_category(self, name: str) -> bool:
+        plain = self._plain_categories.get(name)
+        if plain is None:
+            if len(self._plain_categories) > 4096:
+                self._plain_categories.clear()
+            plain = self._plain_categories[name] = self._is_plain_category(name)
+        return plain
+
+    def _is_plain_category(self, name: str) -> bool:
         if _PLAIN_CATEGORY.fullmatch(name) is None:
             return False
         if ("," in name or ";" in name) and name not in self.named_categories:
