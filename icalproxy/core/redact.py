@@ -29,7 +29,6 @@ from icalproxy.core.parse import (
     LINE_REST,
     Component,
     mention_pattern,
-    name_alternation,
     raw_is_date,
     repair_date,
 )
@@ -102,53 +101,86 @@ _TZID_B = rb";TZID=[A-Za-z][A-Za-z0-9_+/-]{0,60}"
 _PLAIN_START = re.compile(
     rb"(?:;TZID=([A-Za-z][A-Za-z0-9_+/-]{0,60})|(;VALUE=DATE))?:(" + _WHEN_B + rb"|" + _D_B + rb")\r?"
 )
-# Lines that are valid as they stand, matched whole: [name][;TZID=…|;VALUE=DATE]:value, not folded.
-_SIMPLE = (
-    rb"(?:(?:DTSTART|DTEND|RECURRENCE-ID)(?:"
-    + _TZID_B
-    + rb")?:"
-    + _WHEN_B
-    + rb"|(?:DTSTART|DTEND|RECURRENCE-ID);VALUE=DATE:"
-    + _DATE_B
-    + rb"|(?:EXDATE|RDATE)(?:"
-    + _TZID_B
-    + rb")?:"
-    + _WHEN_B
-    + rb"(?:,"
-    + _WHEN_B
-    + rb")*"
-    + rb"|(?:EXDATE|RDATE);VALUE=DATE:"
-    + _DATE_B
-    + rb"(?:,"
-    + _DATE_B
-    + rb")*"
-    + rb"|TRANSP:(?:OPAQUE|TRANSPARENT)|STATUS:(?:TENTATIVE|CONFIRMED|CANCELLED))"
-    + rb"(?=\r?(?:\n(?![ \t])|\Z))"
+# Lines that are valid as they stand, matched whole: [name][;TZID=…|;VALUE=DATE]:value, not
+# folded. The rest of such a line after its name, per name:
+_TIME_REST = rb"(?:" + _TZID_B + rb")?:" + _WHEN_B + rb"|;VALUE=DATE:" + _DATE_B
+_LIST_REST = (
+    rb"(?:" + _TZID_B + rb")?:" + _WHEN_B + rb"(?:," + _WHEN_B + rb")*"
+    rb"|;VALUE=DATE:" + _DATE_B + rb"(?:," + _DATE_B + rb")*"
 )
+_SIMPLE_RESTS = {
+    b"DTSTART": _TIME_REST,
+    b"DTEND": _TIME_REST,
+    b"RECURRENCE-ID": _TIME_REST,
+    b"EXDATE": _LIST_REST,
+    b"RDATE": _LIST_REST,
+    b"TRANSP": rb":(?:OPAQUE|TRANSPARENT)",
+    b"STATUS": rb":(?:TENTATIVE|CONFIRMED|CANCELLED)",
+}
+_LINE_END = rb"(?=\r?(?:\n(?![ \t])|\Z))"  # the value ends its line, and no fold follows
 
 
 # CLASS matters only when it makes an event private; the common public line is not even matched.
 _PUBLIC_CLASS = rb"(?!:PUBLIC\r?\n(?![ \t]))"
-SIMPLE_LINE, INPUT_LINE, OTHER_LINE = 1, 3, 5  # match.lastindex of each kind of line
+SIMPLE_LINE, INPUT_LINE, OTHER_LINE = 1, 3, 5  # the kinds of line a pass over an event finds
+_SEMICOLON = ord(";")
+
+
+# What a capture group of a line pattern stands for, the rest of a line of one name: (kind
+# of line, raw name, name, the single-value slot a simple line takes, a simple line of
+# DATE_PROPS). A plain tuple: unpacked once per line.
+_LineKind = tuple[int, bytes, str, str | None, bool]
+
+
+class _LinePattern(NamedTuple):
+    pattern: re.Pattern[bytes]
+    kinds: tuple[_LineKind, ...]  # per group number (match.lastindex); group 0 stands for none
 
 
 @lru_cache(maxsize=32)
 def _combined_pattern(
     inputs: frozenset[str], others: frozenset[str], skip_public_class: bool
-) -> re.Pattern[bytes]:
-    """One pass over an event. Group 1: a simple valid line, copied as it is. Groups 2–3: name
-    and rest of a line only read by the templates. Groups 4–5: any other wanted line."""
-    other = name_alternation(others - {"CLASS"})
+) -> _LinePattern:
+    """One pass over an event, one capture group per alternative (the rest of the line after
+    its name): a simple valid line, copied as it is; a line only read by the templates; any
+    other wanted line. At a line the first alternative that matches wins, in that order.
+
+    Alternatives are grouped under the first byte of their name: the regex engine skips a
+    group whose first byte differs without entering it, so an unwanted line costs a few
+    byte comparisons. Two alternatives of different first bytes never match the same line,
+    so the grouping finds what one flat alternation in the order above would."""
+    alternatives: list[tuple[bytes, bytes, _LineKind]] = []  # raw name, after it, its kind
+    for raw, rest in _SIMPLE_RESTS.items():
+        name = raw.decode()
+        kind = (SIMPLE_LINE, raw, name, _SLOT.get(name), name in DATE_PROPS)
+        alternatives.append((raw, b"(" + rest + b")" + _LINE_END, kind))
+    # Longest names first (a name may be a prefix of another), as parse.name_alternation orders them.
+    for name in sorted(inputs, key=len, reverse=True):
+        alternatives.append((name.encode(), LINE_REST, (INPUT_LINE, name.encode(), name, None, False)))
+    for name in sorted(others - {"CLASS"}, key=len, reverse=True):
+        alternatives.append((name.encode(), LINE_REST, (OTHER_LINE, name.encode(), name, None, False)))
     if "CLASS" in others:
-        other += b"|CLASS" + (_PUBLIC_CLASS if skip_public_class else b"")
-    simple = rb"(" + _SIMPLE + rb")"
-    template_only = rb"(" + name_alternation(inputs) + rb")" + LINE_REST
-    return re.compile(rb"\n(?:" + simple + rb"|" + template_only + rb"|(" + other + rb")" + LINE_REST + rb")")
+        after = (_PUBLIC_CLASS if skip_public_class else b"") + LINE_REST
+        alternatives.append((b"CLASS", after, (OTHER_LINE, b"CLASS", "CLASS", None, False)))
+    kinds: list[_LineKind] = [(0, b"", "", None, False)]
+    if all(raw for raw, _, _ in alternatives):
+        grouped: dict[bytes, list[tuple[bytes, bytes, _LineKind]]] = {}
+        for raw, after, kind in alternatives:
+            grouped.setdefault(raw[:1], []).append((raw[1:], after, kind))
+        branches = []
+        for first, members in grouped.items():
+            inner = b"|".join(re.escape(tail) + after for tail, after, _ in members)
+            branches.append(re.escape(first) + b"(?:" + inner + b")")
+            kinds.extend(kind for _, _, kind in members)
+    else:  # an empty name (a rules file may say anything) matches at any line: keep the order
+        branches = [re.escape(raw) + after for raw, after, _ in alternatives]
+        kinds.extend(kind for _, _, kind in alternatives)
+    pattern = re.compile(rb"\n(?:" + b"|".join(branches) + b")")
+    assert pattern.groups == len(kinds) - 1  # each alternative holds exactly one group
+    return _LinePattern(pattern, tuple(kinds))
 
 
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
-# Raw name of a simple line → (name, the single-value slot it takes or None).
-_SIMPLE_NAMES = {name.encode(): (name, _SLOT.get(name)) for name in BASE_KEEP}
 _REMARKS = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\})")
 _PLAIN_CATEGORY = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\\]{1,100}")
 
@@ -341,37 +373,35 @@ class Redactor:
         inputs, seen, out = event.inputs, event.seen, event.out
         # Raw TZIDs of this source published as they are written (canonical IANA names).
         same_zone = self._same_zone.setdefault(facts.source, {})
-        pattern = self.pattern_all_classes if inherit_private else self.pattern
+        pattern, kinds = self.pattern_all_classes if inherit_private else self.pattern
         for match in pattern.finditer(component.data, component.start, component.end):
             if children and component.in_child(match.start()):
                 continue
-            kind = match.lastindex
+            group = match.lastindex or 0  # always set: every alternative holds a group
+            kind, raw_name, name, slot, is_time = kinds[group]
+            rest = match[group]
             if kind == INPUT_LINE:  # decoded only if the template cache misses
-                raw_name = match[2]
                 if raw_name not in inputs:
-                    inputs[raw_name] = match[3]
+                    inputs[raw_name] = rest
                 continue
             if kind == OTHER_LINE:
-                if not self._other_line(component, match[4], match[5], event, drop):
+                if not self._other_line(component, raw_name, rest, event, drop):
                     return None
                 continue
-            # An already valid line (see _SIMPLE): copied through as it is, unless it needs
+            # An already valid line (see _SIMPLE_RESTS): copied through as it is, unless it needs
             # the typed path (a zone to resolve or make explicit, a type to match DTSTART's).
-            simple = match[1]
-            colon = simple.find(b":")
-            semi = simple.find(b";", 0, colon)
-            raw_name = simple[:colon] if semi < 0 else simple[:semi]
-            name, slot = _SIMPLE_NAMES[raw_name]
             if slot in seen or name in drop:
                 continue
-            if name in DATE_PROPS:
-                typed_path = calendar_tz is not None and semi < 0 and _floating_time(simple, colon)
-                is_date = semi >= 0 and simple.startswith(b"VALUE", semi + 1)
+            if is_time:
+                colon = rest.find(b":")
+                params = rest[0] == _SEMICOLON  # ;TZID=… or ;VALUE=DATE
+                typed_path = calendar_tz is not None and not params and _floating_time(rest, colon)
+                is_date = params and rest.startswith(b";VALUE")
                 if name != "DTSTART" and start_is_date != is_date:
                     typed_path = True  # of another type than DTSTART: converted or dropped
                 tzid = None
-                if semi >= 0 and simple.startswith(b"TZID=", semi + 1):
-                    raw_tzid = simple[semi + 6 : colon]
+                if params and rest.startswith(b";TZID="):
+                    raw_tzid = rest[6:colon]
                     tzid = same_zone.get(raw_tzid)
                     if tzid is None:
                         tzid = raw_tzid.decode()
@@ -380,16 +410,17 @@ class Redactor:
                     if same_zone.get(raw_tzid) is None:
                         typed_path = True  # a zone published under another name, or none
                 if typed_path:
-                    self._other_line(component, raw_name, simple[len(raw_name) :], event, drop)
+                    self._other_line(component, raw_name, rest, event, drop)
                     continue
                 if tzid is not None:
                     event.tzids.add(tzid)
                 if name == "DTEND":
-                    event.simple_end = (len(out), simple[colon + 1 :], raw_tzid if tzid is not None else None)
+                    event.simple_end = (len(out), rest[colon + 1 :], raw_tzid if tzid is not None else None)
                 elif name == "DTSTART":
-                    event.simple_start = (simple[colon + 1 :], raw_tzid if tzid is not None else None)
+                    event.simple_start = (rest[colon + 1 :], raw_tzid if tzid is not None else None)
             if slot is not None:
                 seen.add(slot)
+            simple = raw_name + rest
             out.append(simple + b"\r\n" if len(simple) <= MAX_OCTETS else fold(simple.decode()))
         for exdate in extra_exdates:
             self._ensure_start(event)
@@ -977,9 +1008,9 @@ def _parsed_recur(value: str) -> Recur | None:
     return parse_recur(value)
 
 
-def _floating_time(simple: bytes, colon: int) -> bool:
-    """A simple time line without parameters holding floating date-times."""
-    return simple.find(b"T", colon) >= 0 and simple.find(b"Z", colon) < 0
+def _floating_time(rest: bytes, colon: int) -> bool:
+    """The rest of a simple time line without parameters holding floating date-times."""
+    return rest.find(b"T", colon) >= 0 and rest.find(b"Z", colon) < 0
 
 
 _ENUMS = {
