@@ -331,6 +331,7 @@ class Redactor:
         self.scrubber = Scrubber(
             links=profile.scrub.links, emails=profile.scrub.emails, phones=profile.scrub.phones
         )
+        self._scrub_key = (profile.scrub.links, profile.scrub.emails, profile.scrub.phones)
         busy_summary = self._clean(self.busy_summary.render({}))
         self._busy_lines = fold("SUMMARY:" + escape_text(busy_summary)) if busy_summary else b""
 
@@ -883,12 +884,21 @@ class Redactor:
         return clean_text(unescape_text(line.value)) if line is not None else ""
 
     def _summary(self, facts: EventFacts, raw: bytes | None) -> str:
-        """The scrubbed summary, once per distinct raw SUMMARY line."""
+        """The scrubbed summary, once per distinct raw SUMMARY line (and across runs: each
+        run compiles its redactors anew, and a feed's job titles stay from run to run)."""
         summary = self._summaries.get(raw)
         if summary is None:
             if len(self._summaries) > 20_000:
                 self._summaries.clear()
-            summary = self._summaries[raw] = self.scrub(self._text(facts, b"SUMMARY", raw))
+            key = (self._scrub_key, raw)
+            summary = _SCRUBBED_SUMMARIES.get(key)
+            if summary is None:
+                summary = self.scrub(self._text(facts, b"SUMMARY", raw))
+                if raw is not None and len(raw) <= _SHARED_SUMMARY_BYTES:
+                    if len(_SCRUBBED_SUMMARIES) > 20_000:
+                        _SCRUBBED_SUMMARIES.clear()
+                    _SCRUBBED_SUMMARIES[key] = summary
+            self._summaries[raw] = summary
         return summary
 
     def _fields(
@@ -989,6 +999,12 @@ class Redactor:
         ]
         return self.scrub("\n".join(kept))
 
+
+# Scrubbed summaries shared by the redactors of every run: (what the scrubber removes,
+# raw SUMMARY rest) → the scrubbed text. The text depends on nothing else (not the event,
+# not the profile's templates); a bounded memo, cleared when full.
+_SCRUBBED_SUMMARIES: dict[tuple[tuple[bool, bool, bool], bytes | None], str] = {}
+_SHARED_SUMMARY_BYTES = 1000  # longer summaries are memoised per run only
 
 _TZID_SETS: dict[frozenset[str], frozenset[str]] = {}
 
