@@ -29,13 +29,12 @@ from icalproxy.core.parse import (
     LINE_REST,
     Component,
     mention_pattern,
-    name_alternation,
     raw_is_date,
     repair_date,
 )
 from icalproxy.core.report import Problem
 from icalproxy.core.scrub import Scrubber
-from icalproxy.core.status import ShownStatus, StatusKey, StatusRecord, decide
+from icalproxy.core.status import ShownStatus, StatusDecision, StatusKey, StatusRecord, decide
 from icalproxy.core.template import Template, compile_template
 from icalproxy.core.timezones import ZoneTable
 from icalproxy.core.typed import (
@@ -102,53 +101,86 @@ _TZID_B = rb";TZID=[A-Za-z][A-Za-z0-9_+/-]{0,60}"
 _PLAIN_START = re.compile(
     rb"(?:;TZID=([A-Za-z][A-Za-z0-9_+/-]{0,60})|(;VALUE=DATE))?:(" + _WHEN_B + rb"|" + _D_B + rb")\r?"
 )
-# Lines that are valid as they stand, matched whole: [name][;TZID=…|;VALUE=DATE]:value, not folded.
-_SIMPLE = (
-    rb"(?:(?:DTSTART|DTEND|RECURRENCE-ID)(?:"
-    + _TZID_B
-    + rb")?:"
-    + _WHEN_B
-    + rb"|(?:DTSTART|DTEND|RECURRENCE-ID);VALUE=DATE:"
-    + _DATE_B
-    + rb"|(?:EXDATE|RDATE)(?:"
-    + _TZID_B
-    + rb")?:"
-    + _WHEN_B
-    + rb"(?:,"
-    + _WHEN_B
-    + rb")*"
-    + rb"|(?:EXDATE|RDATE);VALUE=DATE:"
-    + _DATE_B
-    + rb"(?:,"
-    + _DATE_B
-    + rb")*"
-    + rb"|TRANSP:(?:OPAQUE|TRANSPARENT)|STATUS:(?:TENTATIVE|CONFIRMED|CANCELLED))"
-    + rb"(?=\r?(?:\n(?![ \t])|\Z))"
+# Lines that are valid as they stand, matched whole: [name][;TZID=…|;VALUE=DATE]:value, not
+# folded. The rest of such a line after its name, per name:
+_TIME_REST = rb"(?:" + _TZID_B + rb")?:" + _WHEN_B + rb"|;VALUE=DATE:" + _DATE_B
+_LIST_REST = (
+    rb"(?:" + _TZID_B + rb")?:" + _WHEN_B + rb"(?:," + _WHEN_B + rb")*"
+    rb"|;VALUE=DATE:" + _DATE_B + rb"(?:," + _DATE_B + rb")*"
 )
+_SIMPLE_RESTS = {
+    b"DTSTART": _TIME_REST,
+    b"DTEND": _TIME_REST,
+    b"RECURRENCE-ID": _TIME_REST,
+    b"EXDATE": _LIST_REST,
+    b"RDATE": _LIST_REST,
+    b"TRANSP": rb":(?:OPAQUE|TRANSPARENT)",
+    b"STATUS": rb":(?:TENTATIVE|CONFIRMED|CANCELLED)",
+}
+_LINE_END = rb"(?=\r?(?:\n(?![ \t])|\Z))"  # the value ends its line, and no fold follows
 
 
 # CLASS matters only when it makes an event private; the common public line is not even matched.
 _PUBLIC_CLASS = rb"(?!:PUBLIC\r?\n(?![ \t]))"
-SIMPLE_LINE, INPUT_LINE, OTHER_LINE = 1, 3, 5  # match.lastindex of each kind of line
+SIMPLE_LINE, INPUT_LINE, OTHER_LINE = 1, 3, 5  # the kinds of line a pass over an event finds
+_SEMICOLON = ord(";")
+
+
+# What a capture group of a line pattern stands for, the rest of a line of one name: (kind
+# of line, raw name, name, the single-value slot a simple line takes, a simple line of
+# DATE_PROPS). A plain tuple: unpacked once per line.
+_LineKind = tuple[int, bytes, str, str | None, bool]
+
+
+class _LinePattern(NamedTuple):
+    pattern: re.Pattern[bytes]
+    kinds: tuple[_LineKind, ...]  # per group number (match.lastindex); group 0 stands for none
 
 
 @lru_cache(maxsize=32)
 def _combined_pattern(
     inputs: frozenset[str], others: frozenset[str], skip_public_class: bool
-) -> re.Pattern[bytes]:
-    """One pass over an event. Group 1: a simple valid line, copied as it is. Groups 2–3: name
-    and rest of a line only read by the templates. Groups 4–5: any other wanted line."""
-    other = name_alternation(others - {"CLASS"})
+) -> _LinePattern:
+    """One pass over an event, one capture group per alternative (the rest of the line after
+    its name): a simple valid line, copied as it is; a line only read by the templates; any
+    other wanted line. At a line the first alternative that matches wins, in that order.
+
+    Alternatives are grouped under the first byte of their name: the regex engine skips a
+    group whose first byte differs without entering it, so an unwanted line costs a few
+    byte comparisons. Two alternatives of different first bytes never match the same line,
+    so the grouping finds what one flat alternation in the order above would."""
+    alternatives: list[tuple[bytes, bytes, _LineKind]] = []  # raw name, after it, its kind
+    for raw, rest in _SIMPLE_RESTS.items():
+        name = raw.decode()
+        kind = (SIMPLE_LINE, raw, name, _SLOT.get(name), name in DATE_PROPS)
+        alternatives.append((raw, b"(" + rest + b")" + _LINE_END, kind))
+    # Longest names first (a name may be a prefix of another), as parse.name_alternation orders them.
+    for name in sorted(inputs, key=len, reverse=True):
+        alternatives.append((name.encode(), LINE_REST, (INPUT_LINE, name.encode(), name, None, False)))
+    for name in sorted(others - {"CLASS"}, key=len, reverse=True):
+        alternatives.append((name.encode(), LINE_REST, (OTHER_LINE, name.encode(), name, None, False)))
     if "CLASS" in others:
-        other += b"|CLASS" + (_PUBLIC_CLASS if skip_public_class else b"")
-    simple = rb"(" + _SIMPLE + rb")"
-    template_only = rb"(" + name_alternation(inputs) + rb")" + LINE_REST
-    return re.compile(rb"\n(?:" + simple + rb"|" + template_only + rb"|(" + other + rb")" + LINE_REST + rb")")
+        after = (_PUBLIC_CLASS if skip_public_class else b"") + LINE_REST
+        alternatives.append((b"CLASS", after, (OTHER_LINE, b"CLASS", "CLASS", None, False)))
+    kinds: list[_LineKind] = [(0, b"", "", None, False)]
+    if all(raw for raw, _, _ in alternatives):
+        grouped: dict[bytes, list[tuple[bytes, bytes, _LineKind]]] = {}
+        for raw, after, kind in alternatives:
+            grouped.setdefault(raw[:1], []).append((raw[1:], after, kind))
+        branches = []
+        for first, members in grouped.items():
+            inner = b"|".join(re.escape(tail) + after for tail, after, _ in members)
+            branches.append(re.escape(first) + b"(?:" + inner + b")")
+            kinds.extend(kind for _, _, kind in members)
+    else:  # an empty name (a rules file may say anything) matches at any line: keep the order
+        branches = [re.escape(raw) + after for raw, after, _ in alternatives]
+        kinds.extend(kind for _, _, kind in alternatives)
+    pattern = re.compile(rb"\n(?:" + b"|".join(branches) + b")")
+    assert pattern.groups == len(kinds) - 1  # each alternative holds exactly one group
+    return _LinePattern(pattern, tuple(kinds))
 
 
 _NAME_OF = {name.encode(): name for name in (*BASE_KEEP, "CLASS", "SUMMARY", "DESCRIPTION", "LOCATION")}
-# Raw name of a simple line → (name, the single-value slot it takes or None).
-_SIMPLE_NAMES = {name.encode(): (name, _SLOT.get(name)) for name in BASE_KEEP}
 _REMARKS = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\})")
 _PLAIN_CATEGORY = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\\]{1,100}")
 
@@ -276,12 +308,30 @@ class Redactor:
             self.inputs_only, wanted - self.inputs_only, skip_public_class=False
         )
         self._rendered: dict[tuple[object, ...], bytes] = {}
+        # Each templated line, on the raw inputs of the placeholders it names.
+        self._templates = [
+            (label, template)
+            for label, template in (
+                ("SUMMARY", self.summary),
+                ("DESCRIPTION", self.description),
+                ("LOCATION", self.location),
+            )
+            if template is not None
+        ]
+        self._template_names = {label: sorted(template.names) for label, template in self._templates}
+        self._lines: dict[tuple[object, ...], bytes] = {}
+        self._decisions: dict[tuple[object, ...], StatusDecision] = {}
+        self._category_infos: dict[tuple[str, ...], tuple[tuple[str, ...], bytes]] = {}
+        self._plain_categories: dict[str, bool] = {}
+        self._status_mention = mention_pattern(catalogue.field)
+        self._status_needle = catalogue.field.encode().lower()
         self._same_zone: dict[str, dict[bytes, str]] = {}
         self._cleaned: dict[str, str] = {}
         self._summaries: dict[bytes | None, str] = {}
         self.scrubber = Scrubber(
             links=profile.scrub.links, emails=profile.scrub.emails, phones=profile.scrub.phones
         )
+        self._scrub_key = (profile.scrub.links, profile.scrub.emails, profile.scrub.phones)
         busy_summary = self._clean(self.busy_summary.render({}))
         self._busy_lines = fold("SUMMARY:" + escape_text(busy_summary)) if busy_summary else b""
 
@@ -324,37 +374,35 @@ class Redactor:
         inputs, seen, out = event.inputs, event.seen, event.out
         # Raw TZIDs of this source published as they are written (canonical IANA names).
         same_zone = self._same_zone.setdefault(facts.source, {})
-        pattern = self.pattern_all_classes if inherit_private else self.pattern
+        pattern, kinds = self.pattern_all_classes if inherit_private else self.pattern
         for match in pattern.finditer(component.data, component.start, component.end):
             if children and component.in_child(match.start()):
                 continue
-            kind = match.lastindex
+            group = match.lastindex or 0  # always set: every alternative holds a group
+            kind, raw_name, name, slot, is_time = kinds[group]
+            rest = match[group]
             if kind == INPUT_LINE:  # decoded only if the template cache misses
-                raw_name = match[2]
                 if raw_name not in inputs:
-                    inputs[raw_name] = match[3]
+                    inputs[raw_name] = rest
                 continue
             if kind == OTHER_LINE:
-                if not self._other_line(component, match[4], match[5], event, drop):
+                if not self._other_line(component, raw_name, rest, event, drop):
                     return None
                 continue
-            # An already valid line (see _SIMPLE): copied through as it is, unless it needs
+            # An already valid line (see _SIMPLE_RESTS): copied through as it is, unless it needs
             # the typed path (a zone to resolve or make explicit, a type to match DTSTART's).
-            simple = match[1]
-            colon = simple.find(b":")
-            semi = simple.find(b";", 0, colon)
-            raw_name = simple[:colon] if semi < 0 else simple[:semi]
-            name, slot = _SIMPLE_NAMES[raw_name]
             if slot in seen or name in drop:
                 continue
-            if name in DATE_PROPS:
-                typed_path = calendar_tz is not None and semi < 0 and _floating_time(simple, colon)
-                is_date = semi >= 0 and simple.startswith(b"VALUE", semi + 1)
+            if is_time:
+                colon = rest.find(b":")
+                params = rest[0] == _SEMICOLON  # ;TZID=… or ;VALUE=DATE
+                typed_path = calendar_tz is not None and not params and _floating_time(rest, colon)
+                is_date = params and rest.startswith(b";VALUE")
                 if name != "DTSTART" and start_is_date != is_date:
                     typed_path = True  # of another type than DTSTART: converted or dropped
                 tzid = None
-                if semi >= 0 and simple.startswith(b"TZID=", semi + 1):
-                    raw_tzid = simple[semi + 6 : colon]
+                if params and rest.startswith(b";TZID="):
+                    raw_tzid = rest[6:colon]
                     tzid = same_zone.get(raw_tzid)
                     if tzid is None:
                         tzid = raw_tzid.decode()
@@ -363,16 +411,17 @@ class Redactor:
                     if same_zone.get(raw_tzid) is None:
                         typed_path = True  # a zone published under another name, or none
                 if typed_path:
-                    self._other_line(component, raw_name, simple[len(raw_name) :], event, drop)
+                    self._other_line(component, raw_name, rest, event, drop)
                     continue
                 if tzid is not None:
                     event.tzids.add(tzid)
                 if name == "DTEND":
-                    event.simple_end = (len(out), simple[colon + 1 :], raw_tzid if tzid is not None else None)
+                    event.simple_end = (len(out), rest[colon + 1 :], raw_tzid if tzid is not None else None)
                 elif name == "DTSTART":
-                    event.simple_start = (simple[colon + 1 :], raw_tzid if tzid is not None else None)
+                    event.simple_start = (rest[colon + 1 :], raw_tzid if tzid is not None else None)
             if slot is not None:
                 seen.add(slot)
+            simple = raw_name + rest
             out.append(simple + b"\r\n" if len(simple) <= MAX_OCTETS else fold(simple.decode()))
         for exdate in extra_exdates:
             self._ensure_start(event)
@@ -700,7 +749,8 @@ class Redactor:
     def _templated(self, facts: EventFacts, event: _Event) -> bytes:
         """SUMMARY, DESCRIPTION, LOCATION and CATEGORIES as folded bytes, memoised on their raw
         inputs: feeds repeat the same job titles and statuses thousands of times, so most
-        events need no decoding, scrubbing or templating at all."""
+        events need no decoding, scrubbing or templating at all. A combination not seen
+        before is put together from lines memoised on what each line is made of alone."""
         if event.busy:
             return self._busy_lines
         raw = event.inputs
@@ -708,6 +758,7 @@ class Redactor:
         decision, name, since = self._decide(facts, event, status)
         details = tuple(facts.field(name) for name in self.details) if self.details else None
         calendar_status = self.calendar_statuses.get(status.casefold()) if status else None
+        categories = facts.categories if self.profile.categories != "drop" else None
         key = (
             raw.get(b"SUMMARY"),
             decision,
@@ -716,18 +767,58 @@ class Redactor:
             calendar_status,
             raw.get(b"LOCATION"),
             raw.get(b"DESCRIPTION") if self.uses_description else None,
-            facts.categories if self.profile.categories != "drop" else None,
+            categories,
             details,
         )
         cached = self._rendered.get(key)
         if cached is None:
             if len(self._rendered) > 20_000:
                 self._rendered.clear()
-            lines = self._render_fields(facts, event, decision, details, name, since)
+            parts = [
+                self._template_line(label, template, facts, event, decision, details, name, since)
+                for label, template in self._templates
+            ]
+            if categories:
+                parts.append(self._category_info(categories)[1])
             if calendar_status is not None:
-                lines.append("STATUS:" + calendar_status)  # replaces the source's (see redact)
-            cached = self._rendered[key] = b"".join(fold(line) for line in lines)
+                parts.append(fold("STATUS:" + calendar_status))  # replaces the source's (see redact)
+            cached = self._rendered[key] = b"".join(parts)
         return cached
+
+    def _template_line(
+        self,
+        label: str,
+        template: Template,
+        facts: EventFacts,
+        event: _Event,
+        status: ShownStatus | None,
+        details: tuple[str | None, ...] | None,
+        name: str | None,
+        since: str | None,
+    ) -> bytes:
+        """One templated line, folded (empty when the template renders empty), memoised on
+        the raw inputs of the placeholders it names."""
+        raw = event.inputs
+        inputs: dict[str, object] = {
+            "summary": (name, None) if name else (None, raw.get(b"SUMMARY")),
+            "status": status,
+            "status_description": status,
+            "status_since": since if status is not None else None,
+            "subcalendars": facts.categories if self.profile.categories != "drop" else None,
+            "details": details,
+            "location": raw.get(b"LOCATION") if self.location is not None else None,
+            "description": raw.get(b"DESCRIPTION") if self.uses_description else None,
+        }
+        inputs["address"] = inputs["location"]
+        key = (label, *(inputs[field] for field in self._template_names[label]))
+        line = self._lines.get(key)
+        if line is None:
+            if len(self._lines) > 20_000:
+                self._lines.clear()
+            fields = self._fields(template.names, facts, event, status, details, name, since)
+            text = template.render(fields)
+            line = self._lines[key] = fold(label + ":" + escape_text(text)) if text else b""
+        return line
 
     def _status_value(self, facts: EventFacts, raw: dict[bytes, bytes]) -> str | None:
         """The job's internal status: its custom-field property, else a DESCRIPTION line."""
@@ -751,13 +842,17 @@ class Redactor:
         overrides = self.catalogue.overrides
         history, job = self.status_history, event.job
         previous = history.get(job) if history is not None and job is not None else None
-        decision = decide(
-            status,
-            self.catalogue,
-            previous.shown if previous is not None else None,
-            visible=facts.field(overrides.visible) if overrides.visible else None,
-            description=facts.field(overrides.description) if overrides.description else None,
-        )
+        previous_shown = previous.shown if previous is not None else None
+        visible = facts.field(overrides.visible) if overrides.visible else None
+        description = facts.field(overrides.description) if overrides.description else None
+        key = (status, previous_shown, visible, description)
+        decision = self._decisions.get(key)
+        if decision is None:  # decide is a function of these alone: once per combination
+            if len(self._decisions) > 4096:
+                self._decisions.clear()
+            decision = self._decisions[key] = decide(
+                status, self.catalogue, previous_shown, visible=visible, description=description
+            )
         name = facts.field(overrides.name) if overrides.name else None
         if not self.profile.show_status:
             return None, name, None
@@ -769,9 +864,19 @@ class Redactor:
         return decision.shown, name, since if decision.shown is not None else None
 
     def _description_status(self, facts: EventFacts, raw: bytes | None) -> str | None:
-        if raw is None or mention_pattern(self.catalogue.field).search(raw) is None:
+        if raw is None or not self._mentions_status(raw):
             return None  # most descriptions need no decoding at all
         return description_field(self._text(facts, b"DESCRIPTION", raw), self.catalogue.field)
+
+    def _mentions_status(self, raw: bytes) -> bool:
+        """Whether the status field's name occurs in raw DESCRIPTION bytes (any ASCII case,
+        a fold allowed between any two bytes): what mention_pattern finds, found without a
+        regex when the name stands unfolded or the line has no fold at all."""
+        if self._status_needle in raw.lower():
+            return True
+        if b"\n" not in raw:
+            return False
+        return self._status_mention.search(raw) is not None
 
     @staticmethod
     def _text(facts: EventFacts, name: bytes, raw: bytes | None) -> str:
@@ -779,60 +884,61 @@ class Redactor:
         return clean_text(unescape_text(line.value)) if line is not None else ""
 
     def _summary(self, facts: EventFacts, raw: bytes | None) -> str:
-        """The scrubbed summary, once per distinct raw SUMMARY line."""
+        """The scrubbed summary, once per distinct raw SUMMARY line (and across runs: each
+        run compiles its redactors anew, and a feed's job titles stay from run to run)."""
         summary = self._summaries.get(raw)
         if summary is None:
             if len(self._summaries) > 20_000:
                 self._summaries.clear()
-            summary = self._summaries[raw] = self.scrub(self._text(facts, b"SUMMARY", raw))
+            key = (self._scrub_key, raw)
+            summary = _SCRUBBED_SUMMARIES.get(key)
+            if summary is None:
+                summary = self.scrub(self._text(facts, b"SUMMARY", raw))
+                if raw is not None and len(raw) <= _SHARED_SUMMARY_BYTES:
+                    if len(_SCRUBBED_SUMMARIES) > 20_000:
+                        _SCRUBBED_SUMMARIES.clear()
+                    _SCRUBBED_SUMMARIES[key] = summary
+            self._summaries[raw] = summary
         return summary
 
-    def _render_fields(
+    def _fields(
         self,
+        names: frozenset[str],
         facts: EventFacts,
         event: _Event,
         status: ShownStatus | None,
         details: tuple[str | None, ...] | None,
         name: str | None = None,
         since: str | None = None,
-    ) -> list[str]:
+    ) -> dict[str, str]:
+        """The values of the placeholders in ``names``: each scrubbed like all text a client
+        sees; one that is left out renders empty."""
         raw = event.inputs
-        summary_text = self._clean(name) if name else self._summary(facts, raw.get(b"SUMMARY"))
-        fields: dict[str, str] = {"summary": summary_text}
+        fields: dict[str, str] = {}
+        if "summary" in names:
+            fields["summary"] = self._clean(name) if name else self._summary(facts, raw.get(b"SUMMARY"))
         if status is not None:  # whatever its origin (source or catalogue), scrubbed like all text
-            fields["status"] = self._clean(status.label)
-            fields["status_description"] = self._clean(status.description)
-            if since:
+            if "status" in names:
+                fields["status"] = self._clean(status.label)
+            if "status_description" in names:
+                fields["status_description"] = self._clean(status.description)
+            if since and "status_since" in names:
                 fields["status_since"] = f"{since[:4]}-{since[4:6]}-{since[6:8]}"
-        categories = self._categories(facts)
-        fields["subcalendars"] = ", ".join(categories)
-        if details:
+        if "subcalendars" in names:
+            fields["subcalendars"] = ", ".join(self._categories(facts))
+        if details and "details" in names:
             pairs = zip(self.details, details, strict=True)
             shown = ((name, self._clean(value)) for name, value in pairs if value)
             fields["details"] = "\n".join(f"{name}: {value}" for name, value in shown if value)
-        if self.location is not None:
+        if self.location is not None and ("location" in names or "address" in names):
             fields["location"] = self.scrub(self._text(facts, b"LOCATION", raw.get(b"LOCATION")))
             # {address}: the location without remarks in brackets ("(gate code 4711)").
             fields["address"] = _REMARKS.sub("", fields["location"]).strip(" ,;")
-        if self.uses_description:
+        if self.uses_description and "description" in names:
             fields["description"] = self._description(
                 self._text(facts, b"DESCRIPTION", raw.get(b"DESCRIPTION"))
             )
-        out = []
-        summary = self.summary.render(fields)
-        if summary:
-            out.append("SUMMARY:" + escape_text(summary))
-        if self.description is not None:
-            description = self.description.render(fields)
-            if description:
-                out.append("DESCRIPTION:" + escape_text(description))
-        if self.location is not None:
-            location = self.location.render(fields)
-            if location:
-                out.append("LOCATION:" + escape_text(location))
-        if categories:
-            out.append("CATEGORIES:" + ",".join(escape_text(name) for name in categories))
-        return out
+        return fields
 
     def _clean(self, text: str) -> str:
         """Scrubbed, control-free text; catalogue labels repeat, so once per distinct text."""
@@ -845,19 +951,38 @@ class Redactor:
             cleaned = self._cleaned[text] = self.scrub(clean_text(text))
         return cleaned
 
-    def _categories(self, facts: EventFacts) -> list[str]:
+    def _categories(self, facts: EventFacts) -> tuple[str, ...]:
         """Sub-calendar names: only plain one-line names (no control character, escaped line
         break, comma, semicolon or backslash, nothing the scrubber would touch) that fit the
         profile's client-facing names when it has them."""
-        profile = self.profile
-        if profile.categories == "drop":
-            return []
-        names = [name for name in dict.fromkeys(facts.categories) if self._plain_category(name)]
-        if profile.categories == "client-facing":
-            names = [name for name in names if any(p.fullmatch(name) for p in profile.client_facing)]
-        return names
+        if self.profile.categories == "drop":
+            return ()
+        return self._category_info(facts.categories)[0]
+
+    def _category_info(self, categories: tuple[str, ...]) -> tuple[tuple[str, ...], bytes]:
+        """The names shown of an event's CATEGORIES and its CATEGORIES line (empty without
+        any), once per distinct list: events repeat a few lists of sub-calendars."""
+        info = self._category_infos.get(categories)
+        if info is None:
+            profile = self.profile
+            names = [name for name in dict.fromkeys(categories) if self._plain_category(name)]
+            if profile.categories == "client-facing":
+                names = [name for name in names if any(p.fullmatch(name) for p in profile.client_facing)]
+            line = fold("CATEGORIES:" + ",".join(escape_text(name) for name in names)) if names else b""
+            if len(self._category_infos) > 4096:
+                self._category_infos.clear()
+            info = self._category_infos[categories] = (tuple(names), line)
+        return info
 
     def _plain_category(self, name: str) -> bool:
+        plain = self._plain_categories.get(name)
+        if plain is None:
+            if len(self._plain_categories) > 4096:
+                self._plain_categories.clear()
+            plain = self._plain_categories[name] = self._is_plain_category(name)
+        return plain
+
+    def _is_plain_category(self, name: str) -> bool:
         if _PLAIN_CATEGORY.fullmatch(name) is None:
             return False
         if ("," in name or ";" in name) and name not in self.named_categories:
@@ -874,6 +999,12 @@ class Redactor:
         ]
         return self.scrub("\n".join(kept))
 
+
+# Scrubbed summaries shared by the redactors of every run: (what the scrubber removes,
+# raw SUMMARY rest) → the scrubbed text. The text depends on nothing else (not the event,
+# not the profile's templates); a bounded memo, cleared when full.
+_SCRUBBED_SUMMARIES: dict[tuple[tuple[bool, bool, bool], bytes | None], str] = {}
+_SHARED_SUMMARY_BYTES = 1000  # longer summaries are memoised per run only
 
 _TZID_SETS: dict[frozenset[str], frozenset[str]] = {}
 
@@ -893,9 +1024,9 @@ def _parsed_recur(value: str) -> Recur | None:
     return parse_recur(value)
 
 
-def _floating_time(simple: bytes, colon: int) -> bool:
-    """A simple time line without parameters holding floating date-times."""
-    return simple.find(b"T", colon) >= 0 and simple.find(b"Z", colon) < 0
+def _floating_time(rest: bytes, colon: int) -> bool:
+    """The rest of a simple time line without parameters holding floating date-times."""
+    return rest.find(b"T", colon) >= 0 and rest.find(b"Z", colon) < 0
 
 
 _ENUMS = {
