@@ -240,6 +240,13 @@ def _component_name(rest: bytes) -> str:
     if name is None:
         line = _content_line("BEGIN", rest, 0)
         name = line.value.strip().upper() if line is not None else ""
+        raw = unfold(rest) if b"\n" in rest else rest
+        if name and _CONTROL.search(raw):
+            # A control character in a component's name makes it no component we know (other
+            # readers see "\x00VEVENT", not VEVENT): its lines are kept out, never published.
+            colon = raw.find(b":")
+            value = raw[colon + 1 :] if colon >= 0 and b'"' not in raw[:colon] else raw.rpartition(b":")[2]
+            name = value.rstrip(b"\r").decode("utf-8", "replace").strip().upper() or name
         if len(_COMPONENT_NAMES) < 1024:
             _COMPONENT_NAMES[rest] = name
     return name

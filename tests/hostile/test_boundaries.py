@@ -70,3 +70,16 @@ def test_an_event_without_own_summary_does_not_borrow_the_alarm_s() -> None:
 def test_an_unclosed_event_inside_a_closed_calendar_is_not_published() -> None:
     text = calendar("BEGIN:VEVENT\r\nUID:x\r\nDTSTART:20261201T090000Z\r\nSUMMARY:SECRET half")
     assert_clean(render(text), EVERY)
+
+
+@pytest.mark.parametrize(
+    "begin", ["BEGIN:\x00VEVENT", "BEGIN:VEV\x01ENT", "BEGIN:\x7fVEVENT", "BEGIN:VEV\r\n \x00ENT"]
+)
+def test_a_component_name_with_a_control_character_is_no_event(begin: str) -> None:
+    """Other readers see "\\x00VEVENT", not VEVENT: what it holds (a UID, a title) was never an
+    event of the calendar, so none of it is published (found by the marker fuzzer)."""
+    end = begin.replace("BEGIN", "END")
+    text = calendar(f"{begin}\r\nUID:SECRET-uid\r\nDTSTART:20261201T090000Z\r\nSUMMARY:SECRET title\r\n{end}")
+    result = render(text)
+    assert_clean(result, EVERY)
+    assert all(b"BEGIN:VEVENT" not in feed.body for feed in result.feeds.values())
