@@ -9,7 +9,6 @@ rules, transition times outside 00:00–23:59) return None; the caller falls bac
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date, timedelta
 from functools import lru_cache
@@ -75,7 +74,8 @@ def _tzif(tzid: str) -> bytes | None:
     try:
         import tzdata  # type: ignore[import-untyped]  # noqa: PLC0415  (a folder: no importlib.resources)
 
-        with open(os.path.join(os.path.dirname(tzdata.__file__), "zoneinfo", *parts), "rb") as handle:
+        folder = tzdata.__file__.replace("\\", "/").rpartition("/")[0]  # the package's own data
+        with open("/".join((folder, "zoneinfo", *parts)), "rb") as handle:
             return handle.read()
     except (ImportError, OSError, ValueError):
         return None
