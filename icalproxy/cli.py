@@ -206,7 +206,6 @@ def cmd_render(args: argparse.Namespace) -> int:
         print(f"source {error}", file=sys.stderr)
     key = installation_key(config.state_dir)
     parsed = parse_sources(snapshots, key)
-    del snapshots  # the parsed sources hold what they need
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
