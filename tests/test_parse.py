@@ -192,3 +192,36 @@ def test_uids_and_recurrence_ids_read_the_quick_or_the_full_way_alike() -> None:
     assert [str(problem) for problem in parsed.problems] == [
         "s:28: unreadable RECURRENCE-ID; override skipped"
     ]
+
+
+def _late(odd_line: str) -> bytes:
+    """A feed whose only odd line comes after many clean events: the scan meets it late."""
+    clean = [EVENT.format(uid=f"clean-{n}") for n in range(50)]
+    return calendar(*clean, "UID:late\nDTSTART:20260110T090000Z\nSUMMARY:late\n" + odd_line)
+
+
+def test_a_lowercase_name_met_late_in_the_scan_is_still_read_as_its_name() -> None:
+    """The one-pass scan finds odd names itself; a hit normalises the names and scans again,
+    so a lowercase CLASS deep in a feed still makes its event private."""
+    parsed = parse(_late("class:PRIVATE"), "src")
+    assert len(parsed.series) == 51
+    late = parsed.series["late"].master
+    assert late is not None and [prop.value for prop in late.all("CLASS")] == ["PRIVATE"]
+
+
+def test_a_fold_right_after_a_scanned_name_is_unfolded_like_any_folded_name() -> None:
+    data = _late("CATEGORIES:x").replace(b"UID:late", b"UID\r\n :late")
+    parsed = parse(data, "src")
+    assert "late" in parsed.series and len(parsed.series) == 51
+    assert parsed.problems == []
+    same = parse(data.replace(b"UID\r\n :late", b"UID:late"), "src")
+    assert parsed.series["late"].master.data == same.series["late"].master.data  # type: ignore[union-attr]
+
+
+def test_valid_utf8_skips_only_the_check_a_caller_has_made() -> None:
+    bad = calendar(EVENT.format(uid="a").replace("SUMMARY:a", "SUMMARY:caf#")).replace(b"caf#", b"caf\xff")
+    assert [p.message for p in parse(bad, "s").problems][:1] == [
+        "invalid UTF-8 (replaced by U+FFFD where it occurs)"
+    ]
+    trusted = parse(bad, "s", valid_utf8=True)
+    assert trusted.problems == [] and sorted(trusted.series) == ["a"]

@@ -83,3 +83,41 @@ def test_serve_still_has_its_stack() -> None:
         timeout=60,
     )
     assert result.stdout.strip() == "True"
+
+
+QUICK_EXIT = """
+import atexit, sys
+atexit.register(lambda: print("exit handler ran", file=sys.stderr))
+sys.argv = ["icalproxy", *sys.argv[1:]]
+from icalproxy.cli import run
+run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (["render", "--config", EXAMPLE, "--out", "{out}", "--now", "2026-11-25"], 0, "wrote 6 feed(s)"),
+        (["render", "--config", "{out}/missing.yaml", "--out", "{out}"], 2, "nothing was written"),
+    ],
+    ids=["ok", "config-error"],
+)
+def test_the_installed_command_exits_quickly_yet_keeps_its_code_output_and_exit_handlers(
+    args: list[str], code: int, said: str, tmp_path: Path
+) -> None:
+    """cli.run ends the process without freeing every object (start-up counts, issue 11),
+    after the exit handlers ran and stdout/stderr were flushed into a pipe."""
+    argv = [part.replace("{out}", str(tmp_path)) for part in args]
+    result = subprocess.run(
+        [sys.executable, "-c", QUICK_EXIT, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == code, result.stderr
+    assert said in result.stdout + result.stderr
+    assert result.stderr.rstrip().endswith("exit handler ran")
+    if code == 0:
+        assert len(list(tmp_path.glob("*.ics"))) == 6
+
+
+def test_the_console_script_is_the_quick_exit() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'icalproxy = "icalproxy.cli:run"' in pyproject

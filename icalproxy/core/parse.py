@@ -44,9 +44,17 @@ _SCAN_NAMES = (
 )
 # Each name with its own group for the rest of its line: ``match.lastindex`` tells the name.
 _SCAN_LINES = b"|".join(name + LINE_REST for name in _SCAN_NAMES)
-_SCAN = re.compile(rb"\n(?:" + _SCAN_LINES + rb")")
 _SCAN_FIRST = re.compile(rb"(?:" + _SCAN_LINES + rb")")
-_BEGIN, _END, _UID, _RID, _DTSTART, _TZID, _CATEGORIES, _CALENDAR_TZ = range(1, len(_SCAN_NAMES) + 1)
+# The scan of every line after the first. Its names are followed at once by ";" or ":" (a
+# fold right after a name is an odd name, below), and a last alternative finds, in the same
+# pass, any line whose name has a lowercase letter or a fold right after it (either of the
+# two above may then hit): such a feed has its names normalised and is scanned again.
+_SCAN = re.compile(
+    rb"\n(?:"
+    + b"|".join(name + rb"([;:][^\n]*(?:\n[ \t][^\n]*)*)" for name in _SCAN_NAMES)
+    + rb"|([A-Z0-9-]*+(?:[a-z]|\r?\n[ \t])))"
+)
+_BEGIN, _END, _UID, _RID, _DTSTART, _TZID, _CATEGORIES, _CALENDAR_TZ, _ODD = range(1, len(_SCAN_NAMES) + 2)
 _ANY = re.compile(rb"\n([A-Za-z0-9-]+)" + LINE_REST)
 # Possessive (*+): a whole feed is searched, and backtracking over every name costs double.
 _LOWER_NAME = re.compile(rb"\n[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]")
@@ -55,9 +63,6 @@ _LOWER_FIRST = re.compile(rb"(?:\xef\xbb\xbf)?[A-Z0-9-]*+[a-z][A-Za-z0-9-]*+[;:]
 # newline leads, so the search runs at memchr speed. The first line is matched on its own.
 _FOLDED_NAME = re.compile(rb"(\n[A-Za-z0-9-]*+)\r?\n[ \t]")
 _FOLDED_FIRST = re.compile(rb"((?:\xef\xbb\xbf)?[A-Za-z0-9-]*+)\r?\n[ \t]")
-# Either of the two above may hit: a name (or its start) with a lowercase letter or a fold
-# right after it. One pass over a clean feed instead of two; a hit runs the exact searches.
-_ODD_NAME = re.compile(rb"\n[A-Z0-9-]*+(?:[a-z]|\r?\n[ \t])")
 _NAMES: dict[bytes, str] = {}  # interned property names
 
 
@@ -252,11 +257,31 @@ def _component_name(rest: bytes) -> str:
     return name
 
 
-def parse(data: bytes, source: str, uid_key: bytes = b"") -> ParsedSource:
+def parse(data: bytes, source: str, uid_key: bytes = b"", *, valid_utf8: bool = False) -> ParsedSource:
     """Parse one source's bytes. Never raises on malformed input. ``uid_key``: the
-    installation's secret for UIDs derived for events that have none."""
+    installation's secret for UIDs derived for events that have none. ``valid_utf8``: the
+    caller has checked the bytes already (fetch.check_calendar refuses any other), so the
+    invalid-UTF-8 check is not run twice; undecodable bytes read as U+FFFD either way."""
+    data = _normalise_encoding(data)
+    names_normalised = _LOWER_FIRST.match(data) is not None
+    if names_normalised:
+        data = _normalise_names(data)
+    parsed = _scan(data, source, uid_key, stop_at_odd_name=not names_normalised)
+    if parsed is None:  # a lowercase or folded name (rare): normalise them, scan again
+        data = _normalise_names(data)
+        parsed = _scan(data, source, uid_key, stop_at_odd_name=False)
+        assert parsed is not None  # only a scan told to stop at an odd name stops
+    bad = -1 if valid_utf8 else first_invalid_utf8(data)
+    if bad >= 0:
+        line = data.count(b"\n", 0, bad) + 1
+        parsed.problems.insert(0, Problem(source, line, "invalid UTF-8 (replaced by U+FFFD where it occurs)"))
+    return parsed
+
+
+def _scan(data: bytes, source: str, uid_key: bytes, *, stop_at_odd_name: bool) -> ParsedSource | None:
+    """One pass over the lines: components, their grouping properties, series. None: a
+    line with an odd name was met (and ``stop_at_odd_name``)."""
     problems: list[Problem] = []
-    data = _normalise(data, source, problems)
     parsed = ParsedSource(source, {}, {}, problems, uid_key=uid_key)
     stack: list[_Open] = []
     components = 0
@@ -290,6 +315,9 @@ def parse(data: bytes, source: str, uid_key: bytes = b"") -> ParsedSource:
                 line += count(b"\n", counted, at + 1)
                 counted = at + 1
                 problems.append(Problem(source, line, f"END:{name} without BEGIN"))
+        elif kind == _ODD:
+            if stop_at_odd_name:
+                return None
         elif stack:
             top = stack[-1]
             if kind == _DTSTART:
@@ -321,8 +349,8 @@ def parse(data: bytes, source: str, uid_key: bytes = b"") -> ParsedSource:
     return parsed
 
 
-def _normalise(data: bytes, source: str, problems: list[Problem]) -> bytes:
-    """UTF-16 → UTF-8, bare CR → LF, lowercase property names → upper case (all rare)."""
+def _normalise_encoding(data: bytes) -> bytes:
+    """UTF-16 → UTF-8, bare CR → LF, a fold inside the first line's name removed (all rare)."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 3 and data[1:4:2] == b"\x00\x00"):
         encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
         data = data.decode(encoding, errors="replace").encode("utf-8")
@@ -332,19 +360,19 @@ def _normalise(data: bytes, source: str, problems: list[Problem]) -> bytes:
     # boundaries and names are read exactly as RFC 5545 readers read them.
     while _FOLDED_FIRST.match(data):
         data = _FOLDED_FIRST.sub(rb"\1", data, count=1)
-    if _ODD_NAME.search(data) or _LOWER_FIRST.match(data):  # rare: a clean feed skips both
-        while _FOLDED_NAME.search(data):
-            data = _FOLDED_NAME.sub(rb"\1", data)
-        if _LOWER_FIRST.match(data) or _LOWER_NAME.search(data):
-            data = re.sub(
-                rb"(?m)^((?:\xef\xbb\xbf)?)([A-Za-z0-9-]+)(?=[;:])",
-                lambda match: match[1] + match[2].upper(),
-                data,
-            )
-    bad = first_invalid_utf8(data)
-    if bad >= 0:
-        line = data.count(b"\n", 0, bad) + 1
-        problems.append(Problem(source, line, "invalid UTF-8 (replaced by U+FFFD where it occurs)"))
+    return data
+
+
+def _normalise_names(data: bytes) -> bytes:
+    """Folds inside or right after names removed, lowercase names → upper case."""
+    while _FOLDED_NAME.search(data):
+        data = _FOLDED_NAME.sub(rb"\1", data)
+    if _LOWER_FIRST.match(data) or _LOWER_NAME.search(data):
+        data = re.sub(
+            rb"(?m)^((?:\xef\xbb\xbf)?)([A-Za-z0-9-]+)(?=[;:])",
+            lambda match: match[1] + match[2].upper(),
+            data,
+        )
     return data
 
 

@@ -49,8 +49,11 @@ class BuildResult:
     statuses: dict[StatusKey, StatusRecord] = field(default_factory=dict)
 
 
-def parse_sources(snapshots: Mapping[str, bytes], uid_key: bytes = b"") -> dict[str, ParsedSource]:
-    return {name: parse(data, name, uid_key) for name, data in snapshots.items()}
+def parse_sources(
+    snapshots: Mapping[str, bytes], uid_key: bytes = b"", *, valid_utf8: bool = False
+) -> dict[str, ParsedSource]:
+    """``valid_utf8``: every snapshot passed fetch.check_calendar (see parse)."""
+    return {name: parse(data, name, uid_key, valid_utf8=valid_utf8) for name, data in snapshots.items()}
 
 
 def build_feeds(

@@ -300,12 +300,9 @@ class Redactor:
         wanted = (frozenset(BASE_KEEP) | self.keep | {"CLASS"} | self.template_inputs) - {
             "UID"
         }  # the UID comes from the series
+        self._wanted = wanted - self.inputs_only
         self.pattern = _combined_pattern(
-            self.inputs_only, wanted - self.inputs_only, skip_public_class="CLASS" not in self.keep
-        )
-        # For an override of a private series: an explicit CLASS:PUBLIC must be seen.
-        self.pattern_all_classes = _combined_pattern(
-            self.inputs_only, wanted - self.inputs_only, skip_public_class=False
+            self.inputs_only, self._wanted, skip_public_class="CLASS" not in self.keep
         )
         self._rendered: dict[tuple[object, ...], bytes] = {}
         # Each templated line, on the raw inputs of the placeholders it names.
@@ -334,6 +331,11 @@ class Redactor:
         self._scrub_key = (profile.scrub.links, profile.scrub.emails, profile.scrub.phones)
         busy_summary = self._clean(self.busy_summary.render({}))
         self._busy_lines = fold("SUMMARY:" + escape_text(busy_summary)) if busy_summary else b""
+
+    def pattern_all_classes(self) -> _LinePattern:
+        """For an override of a private series, where an explicit CLASS:PUBLIC must be seen;
+        compiled when first needed (a large regex: most feeds never need it)."""
+        return _combined_pattern(self.inputs_only, self._wanted, skip_public_class=False)
 
     def scrub(self, text: str) -> str:
         """Remove links, e-mails (and phones) per profile; a line left as a bare label goes too."""
@@ -374,7 +376,7 @@ class Redactor:
         inputs, seen, out = event.inputs, event.seen, event.out
         # Raw TZIDs of this source published as they are written (canonical IANA names).
         same_zone = self._same_zone.setdefault(facts.source, {})
-        pattern, kinds = self.pattern_all_classes if inherit_private else self.pattern
+        pattern, kinds = self.pattern_all_classes() if inherit_private else self.pattern
         for match in pattern.finditer(component.data, component.start, component.end):
             if children and component.in_child(match.start()):
                 continue

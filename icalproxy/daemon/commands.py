@@ -240,7 +240,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for error in errors:
         print(f"source {error}", file=sys.stderr)
     now = datetime.now(UTC).replace(tzinfo=None)
-    parsed = parse_sources(snapshots, installation_key(config.state_dir))
+    parsed = parse_sources(snapshots, installation_key(config.state_dir), valid_utf8=True)
     result = render_feeds(parsed, config.rules, now, [feed.name], stamps, statuses)
     if feed.name not in result.feeds:
         print("\n".join(result.report.summary_lines()), file=sys.stderr)
@@ -261,6 +261,8 @@ def _stamp_iso(stamp: str) -> str:
     if len(stamp) != 16:
         return stamp
     return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}Z"
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     """Pull, render and sync every push target once; the daemon does the same continuously."""
     from icalproxy.cli import pull_once, utc_now  # noqa: PLC0415
@@ -284,7 +286,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     if errors:
         print("not pushing: a source failed, and a partial feed would delete events", file=sys.stderr)
         return 1
-    result = render_feeds(parse_sources(snapshots), config.rules, utc_now(), names)
+    result = render_feeds(parse_sources(snapshots, valid_utf8=True), config.rules, utc_now(), names)
     failed = 0
     for name, target, outcome in run_once(config, {name: result.feeds[name].body for name in names}):
         if isinstance(outcome, Exception):
