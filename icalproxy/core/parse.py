@@ -30,8 +30,10 @@ MAX_DEPTH = 8
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A rest that _content_line reads the quick way: ":" then no newline and no _CONTROL.
 _PLAIN_REST = re.compile(rb":[^\x00-\x08\n\x0b\x0c\x0e-\x1f\x7f]*+")
+# From the ";" or ":" after a name to the end of its line, folded lines included.
+_PARAMS_AND_VALUE = rb"[;:][^\n]*(?:\n[ \t][^\n]*)*"
 # The rest of a property line after its name, folds included (a fold may follow the name).
-LINE_REST = rb"((?:\r?\n[ \t])*[;:][^\n]*(?:\n[ \t][^\n]*)*)"
+LINE_REST = rb"((?:\r?\n[ \t])*" + _PARAMS_AND_VALUE + rb")"
 _SCAN_NAMES = (
     b"BEGIN",
     b"END",
@@ -51,7 +53,7 @@ _SCAN_FIRST = re.compile(rb"(?:" + _SCAN_LINES + rb")")
 # two above may then hit): such a feed has its names normalised and is scanned again.
 _SCAN = re.compile(
     rb"\n(?:"
-    + b"|".join(name + rb"([;:][^\n]*(?:\n[ \t][^\n]*)*)" for name in _SCAN_NAMES)
+    + b"|".join(name + rb"(" + _PARAMS_AND_VALUE + rb")" for name in _SCAN_NAMES)
     + rb"|([A-Z0-9-]*+(?:[a-z]|\r?\n[ \t])))"
 )
 _BEGIN, _END, _UID, _RID, _DTSTART, _TZID, _CATEGORIES, _CALENDAR_TZ, _ODD = range(1, len(_SCAN_NAMES) + 2)

@@ -300,9 +300,9 @@ class Redactor:
         wanted = (frozenset(BASE_KEEP) | self.keep | {"CLASS"} | self.template_inputs) - {
             "UID"
         }  # the UID comes from the series
-        self._wanted = wanted - self.inputs_only
+        self._other_names = wanted - self.inputs_only  # wanted lines that are not only inputs
         self.pattern = _combined_pattern(
-            self.inputs_only, self._wanted, skip_public_class="CLASS" not in self.keep
+            self.inputs_only, self._other_names, skip_public_class="CLASS" not in self.keep
         )
         self._rendered: dict[tuple[object, ...], bytes] = {}
         # Each templated line, on the raw inputs of the placeholders it names.
@@ -335,7 +335,7 @@ class Redactor:
     def pattern_all_classes(self) -> _LinePattern:
         """For an override of a private series, where an explicit CLASS:PUBLIC must be seen;
         compiled when first needed (a large regex: most feeds never need it)."""
-        return _combined_pattern(self.inputs_only, self._wanted, skip_public_class=False)
+        return _combined_pattern(self.inputs_only, self._other_names, skip_public_class=False)
 
     def scrub(self, text: str) -> str:
         """Remove links, e-mails (and phones) per profile; a line left as a bare label goes too."""
