@@ -127,6 +127,29 @@ def test_fault(mode: str, upstream: Upstream, tmp_path: Path) -> None:
     assert "Traceback" not in log
 
 
+def test_a_stop_during_a_pull_ends_it_quietly_and_promptly(upstream: Upstream, tmp_path: Path) -> None:
+    """SIGTERM while the scheduled pull waits on a hanging upstream: the daemon exits 0 within
+    seconds, the pull ends as `source_pull_stopped` (no traceback, no crashed job), and no pull
+    goes on after the daemon says it stopped."""
+    upstream.state.mode = "timeout"  # the upstream answers after 30 s
+    upstream.state.set_body(JOBS)
+    config = write_config(tmp_path, upstream.url, timeout=25)
+    before = upstream.state.requests
+    daemon = Daemon(config, tmp_path).start(wait_ready=False)
+    try:
+        wait_until(lambda: upstream.state.requests > before, what="first pull under way")
+        started = time.monotonic()
+        code = daemon.stop()
+        took = time.monotonic() - started
+    finally:
+        upstream.state.mode = "ok"
+        daemon.stop()
+    assert code == 0 and took < 8, (code, took)
+    assert "Traceback" not in daemon.log()
+    events = [entry.get("event") for entry in daemon.events()]
+    assert "source_pull_stopped" in events and events[-1] == "daemon_stopped", events
+
+
 def _reloaded(daemon: Daemon) -> bool:
     return 'icalproxy_config_reloads_total{result="ok"} 1' in daemon.metrics()
 

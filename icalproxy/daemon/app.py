@@ -42,6 +42,7 @@ RELOAD_CHECK_SECONDS = 2.0
 USES_FLUSH_SECONDS = 60.0  # subscriber stats: one batched write a minute, never one per request
 STORE_RETRY_SECONDS = 2.0  # writes the store refused are retried this often
 FOLLOW_SECONDS = 1.0  # replicas look for new feed versions at least this often
+PULL_GRACE_SECONDS = 3.0  # a stopping daemon lets a pull in flight finish this long, then cancels it
 
 
 def create_app(
@@ -100,6 +101,7 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 scheduler.shutdown(wait=False)
+                await service.stop_pulls(PULL_GRACE_SECONDS)
                 if PUSH in app:
                     await app[PUSH].stop()
                 await service.save_pending()
@@ -199,7 +201,7 @@ def schedule_pulls(scheduler: AsyncIOScheduler, service: FeedService) -> None:
     for name, source in service.config.sources.items():
         seconds = source.every.total_seconds()
         scheduler.add_job(
-            service.pull,
+            service.scheduled_pull,
             IntervalTrigger(seconds=seconds, jitter=min(60.0, seconds / 10)),
             args=[name],
             id=f"pull:{name}",

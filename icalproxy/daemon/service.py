@@ -137,6 +137,10 @@ class FeedService:
         self.shared = store.dialect == "postgresql"  # replicas may share this store
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         self._feeds_generation: int | None = None
+        # Pulls in flight (scheduled or asked for by SIGUSR1): a stopping daemon lets them
+        # finish for a moment, then cancels them (see stop_pulls); none starts after that.
+        self._pulls: set[asyncio.Task[object]] = set()
+        self._stopping = False
 
     # ------------------------------------------------------------ startup
 
@@ -187,8 +191,40 @@ class FeedService:
 
     # ------------------------------------------------------------ pulling
 
+    async def scheduled_pull(self, name: str) -> None:
+        """The scheduler's job: a pull that a stopping daemon cancels ends quietly (the last
+        good version stays; the next start pulls again), not as a crashed job."""
+        try:
+            await self.pull(name)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.info("source_pull_stopped", source=name)
+
+    async def stop_pulls(self, grace: float) -> None:
+        """No new pull starts; those in flight get ``grace`` seconds to finish (their new
+        version is then saved like any other), the rest are cancelled and awaited."""
+        self._stopping = True
+        running = set(self._pulls)
+        if not running:
+            return
+        _, late = await asyncio.wait(running, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
     async def pull(self, name: str) -> None:
-        """One scheduled pull of one source. Never raises: failures are recorded."""
+        """One pull of one source. Never raises: failures are recorded."""
+        task = asyncio.current_task()
+        if self._stopping or task is None:
+            return
+        self._pulls.add(task)
+        try:
+            await self._pull(name)
+        finally:
+            self._pulls.discard(task)
+
+    async def _pull(self, name: str) -> None:
         status = self.sources.get(name)
         if status is None or status.queued:
             return  # gone, or a pull is already waiting to start: it will fetch the newest state
@@ -445,6 +481,7 @@ class FeedService:
             self._render_covered = covers
 
     async def pull_all(self) -> None:
+        """Every source at once (SIGUSR1); each pull runs as a task of its own."""
         await asyncio.gather(*(self.pull(name) for name in list(self.config.sources)))
 
     async def _render(self, wanted: list[str]) -> None:
