@@ -48,4 +48,6 @@ bash scripts/browser-setup.sh || {
 }
 .venv/bin/ruff check icalproxy tests benchmarks
 .venv/bin/mypy   # strict, on the pure core and the config (see pyproject.toml)
-.venv/bin/python -m pytest "$@"
+# Two workers (the target machine's two cores); each test file stays on one worker, so a
+# module's servers start once. PYTEST_WORKERS=0 runs everything in this process.
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
