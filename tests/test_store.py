@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from icalproxy.daemon.push_state import PushState, Row, SharedPushState
 from icalproxy.daemon.store import (
     LATEST,
     AlertState,
     FeedBody,
-    PushState,
     SourceSnapshot,
     SqlStore,
     StatusEntry,
@@ -106,12 +106,6 @@ def test_the_tables_of_the_other_features(store: SqlStore) -> None:
     store.delete_alert("c1")
     assert store.alerts() == {}
 
-    push = PushState("nextcloud", "uid-1", "/cal/uid-1.ics", '"p1"', "h1")
-    store.set_push(push)
-    store.set_push(PushState("nextcloud", "uid-1", "/cal/uid-1.ics", '"p2"', "h2"))
-    assert store.push_states("nextcloud")["uid-1"].etag == '"p2"'
-    store.delete_push("nextcloud", "uid-1")
-    assert store.push_states("nextcloud") == {}
 
     store.record_token_use([TokenUse("t1", 100.0, "Google")])
     store.record_token_use([TokenUse("t1", 50.0, "Apple")])  # an older batch never wins
@@ -338,3 +332,32 @@ def test_an_older_write_never_replaces_a_newer_one(store: SqlStore) -> None:
     store.save_source(SourceSnapshot("jobs", b"old", fetched=10.0, events=1))
     snapshot = store.load_source("jobs")
     assert snapshot is not None and snapshot.body == b"new"
+
+
+def test_the_shared_push_state_keeps_the_semantics_of_a_replicas_own(store: SqlStore, tmp_path: Path) -> None:
+    """Intents, the write sequence and listings as push_state.PushState has them (its tests
+    are in test_push.py), in the store replicas share; a replica's push.db is taken in once."""
+    own = PushState(tmp_path / "own" / "push.db")
+    own.save("t|old", Row("u0", "/cal/u0.ics", '"e0"', "h0"))
+    own.save_seen("t|old", [], "token-0", own.mark())
+    own.close()
+    state = SharedPushState.importing(store, tmp_path / "own")
+    assert state.rows("t|old") == {"u0": Row("u0", "/cal/u0.ics", '"e0"', "h0")}
+    assert state.sync_token("t|old") == "token-0"
+    state.forget("t|old", "u0")
+    SharedPushState.importing(store, tmp_path / "own")  # once only: a forgotten row stays gone
+    assert state.rows("t|old") == {}
+
+    state.save("t", Row("u1", "/cal/u1.ics", None, None))  # an intent, before its PUT
+    assert state.rows("t")["u1"].intent
+    state.save("t", Row("u1", "/cal/u1.ics", '"e1"', "h1"))
+    mark = state.mark()
+    state.save("t", Row("u2", "/cal/u2.ics", '"e2"', "h2"))  # written after the listing was asked for
+    state.save_seen("t", [Row("u1", "/cal/u1.ics", '"e1b"', None)], "token-1", mark)
+    rows = state.rows("t")
+    assert rows["u1"] == Row("u1", "/cal/u1.ics", '"e1b"', None) and not rows["u1"].fresh
+    assert rows["u2"].fresh, "a row written after the listing's mark must show in the next one"
+    assert state.sync_token("t") == "token-1" and state.rows("other") == {}
+    state.save_seen("t", [], "token-2", state.mark(), ["u2"])
+    assert not state.rows("t")["u2"].fresh
+    assert state.mark() > mark

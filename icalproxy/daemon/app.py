@@ -25,8 +25,8 @@ from icalproxy.config.model import Config
 from icalproxy.daemon.alert_state import AlertState
 from icalproxy.daemon.alerts import ConflictWatch, WebhookSender
 from icalproxy.daemon.metrics import Metrics
-from icalproxy.daemon.push import PushManager
-from icalproxy.daemon.push_state import PushState
+from icalproxy.daemon.push import PushLeases, PushManager
+from icalproxy.daemon.push_state import PushState, PushStore, SharedPushState
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.store import Store, open_sql_store
 from icalproxy.daemon.store.backend import PostgresDatabase
@@ -117,14 +117,24 @@ def create_app(
 
 async def _start_push(app: web.Application, service: FeedService) -> PushManager:
     """CalDAV push: feeds that change are handed to it; it syncs in threads of its own."""
-    state = await asyncio.to_thread(PushState.in_state_dir, service.config.state_dir)
-    pusher = app[PUSH] = PushManager(service.config, state, app[METRICS])
+    state: PushStore
+    leases = None
+    if service.shared:  # replicas: one push state in the store, a lease per target
+        state = await asyncio.to_thread(
+            SharedPushState.importing, service.store.sql, service.config.state_dir
+        )
+        leases = PushLeases(service.store.sql, service.replica)
+    else:
+        state = await asyncio.to_thread(PushState.in_state_dir, service.config.state_dir)
+    pusher = app[PUSH] = PushManager(service.config, state, app[METRICS], leases=leases)
     service.on_feed_changed = pusher.feed_changed
     return pusher
 
 
 def _has_push(config: Config) -> bool:
     return any(feed.push for feed in config.rules.feeds.values())
+
+
 def _store_context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
     """The store (migrated, today's files imported) and the token index, before anything else."""
 

@@ -265,9 +265,14 @@ def _stamp_iso(stamp: str) -> str:
 
 def cmd_push(args: argparse.Namespace) -> int:
     """Pull, render and sync every push target once; the daemon does the same continuously."""
+    import contextlib  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
     from icalproxy.cli import pull_once, utc_now  # noqa: PLC0415
     from icalproxy.core.pipeline import parse_sources, render_feeds  # noqa: PLC0415
     from icalproxy.daemon.push import run_once  # noqa: PLC0415
+    from icalproxy.daemon.store import is_postgres  # noqa: PLC0415
 
     config = load_config(args.config)
     names = args.feed or [name for name, feed in config.rules.feeds.items() if feed.push]
@@ -287,14 +292,24 @@ def cmd_push(args: argparse.Namespace) -> int:
         print("not pushing: a source failed, and a partial feed would delete events", file=sys.stderr)
         return 1
     result = render_feeds(parse_sources(snapshots, valid_utf8=True), config.rules, utc_now(), names)
-    failed = 0
-    for name, target, outcome in run_once(config, {name: result.feeds[name].body for name in names}):
-        if isinstance(outcome, Exception):
-            failed += 1
-            print(f"push {name} ({target}): error: {outcome}", file=sys.stderr)
-            continue
-        counts = ", ".join(f"{key} {value}" for key, value in outcome.as_dict().items())
-        print(f"push {name} ({target}): {counts}")
+    bodies = {name: result.feeds[name].body for name in names}
+    with contextlib.ExitStack() as stack:
+        state = leases = None
+        if is_postgres(config.store):  # replicas' shared push state, and their leases
+            from icalproxy.daemon.push import PushLeases  # noqa: PLC0415
+            from icalproxy.daemon.push_state import SharedPushState  # noqa: PLC0415
+
+            store = stack.enter_context(_store(config))
+            state = SharedPushState.importing(store, config.state_dir)
+            leases = PushLeases(store, f"cli:{socket.gethostname()}:{os.getpid()}")
+        failed = 0
+        for name, target, outcome in run_once(config, bodies, state=state, leases=leases):
+            if isinstance(outcome, Exception):
+                failed += 1
+                print(f"push {name} ({target}): error: {outcome}", file=sys.stderr)
+                continue
+            counts = ", ".join(f"{key} {value}" for key, value in outcome.as_dict().items())
+            print(f"push {name} ({target}): {counts}")
     return 1 if failed else 0
 
 

@@ -21,6 +21,12 @@ Requests go through python-caldav's ``DAVClient`` in worker threads, never on th
 loop: each target has its own threads, a bounded number of requests in flight and a
 request budget per sync; errors back off per target. A failing or slow target never
 delays rendering, serving or another target.
+
+Replicas sharing a PostgreSQL store share the push state too (``SharedPushState``) and sync
+a target only while holding its push lease (``PushLeases``): every replica is told of every
+feed change (the one that renders, and the others as they follow the store), and the one
+holding the lease pushes it. A replica that stops gives its leases up; one that dies loses
+them after ``PUSH_LEASE`` seconds, and another replica takes over, from the same rows.
 """
 
 from __future__ import annotations
@@ -35,15 +41,18 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import structlog
 
 from icalproxy.config.model import CalDAVTarget, Config
 from icalproxy.core.split import Resource, split_feed
-from icalproxy.daemon.push_state import PushState, Row
-from icalproxy.errors import PushError
+from icalproxy.daemon.push_state import PushState, PushStore, Row
+from icalproxy.errors import PushError, StateError
+
+if TYPE_CHECKING:
+    from icalproxy.daemon.store.sql import SqlStore
 
 log = structlog.get_logger("icalproxy.push")
 
@@ -53,6 +62,7 @@ TIMEOUT = 30  # seconds per request
 LOCKED_RETRIES = 4  # a 423 Locked answer is tried again this often, after a short pause
 BACKOFF_FIRST, BACKOFF_MAX = 5.0, 900.0  # seconds; doubles per consecutive failure
 RESYNC = 900.0  # seconds: even without a feed change, look for drift this often
+PUSH_LEASE = 30.0  # seconds a replica holds a target's push lease; renewed every third of it
 
 _SYNC_QUERY = (
     '<?xml version="1.0" encoding="utf-8"?>'
@@ -75,6 +85,22 @@ def target_name(feed: str, index: int) -> str:
 def state_key(feed: str, target: CalDAVTarget) -> str:
     """Rows belong to a feed *and* a collection: a new URL starts a new mirror."""
     return f"{feed}|{target.url}"
+
+
+@dataclass(frozen=True, slots=True)
+class PushLeases:
+    """Which replica syncs a target, when replicas share a store: the store's leases, named
+    ``push:<feed>|<collection URL>``. Blocking, like the store."""
+
+    sql: SqlStore
+    holder: str
+    seconds: float = PUSH_LEASE
+
+    def take(self, key: str) -> bool:
+        return self.sql.take_lease(f"push:{key}", self.holder, self.seconds)
+
+    def release(self, key: str) -> None:
+        self.sql.release_lease(f"push:{key}", self.holder)
 
 
 class _BudgetSpent(Exception):
@@ -240,7 +266,7 @@ class TargetSync:
         name: str,
         feed: str,
         target: CalDAVTarget,
-        state: PushState,
+        state: PushStore,
         resources: Mapping[str, Resource],
         *,
         count: RequestCounter,
@@ -462,14 +488,21 @@ class TargetSync:
 
 
 def run_once(
-    config: Config, bodies: Mapping[str, bytes], *, rounds: int = 20
+    config: Config,
+    bodies: Mapping[str, bytes],
+    *,
+    rounds: int = 20,
+    state: PushStore | None = None,
+    leases: PushLeases | None = None,
 ) -> Iterator[tuple[str, str, SyncResult | PushError]]:
     """``icalproxy push --once``: sync every target of these feeds, one after the other, until
-    nothing is pending (or ``rounds`` budgets are spent). Yields (target, url, result or error)."""
+    nothing is pending (or ``rounds`` budgets are spent). Yields (target, url, result or error).
+    ``state`` and ``leases``: those replicas share (default: this state folder's own state);
+    a target whose lease a replica holds is left to it."""
     from collections import Counter  # noqa: PLC0415
 
     requests: Counter[tuple[str, str]] = Counter()
-    state = PushState.in_state_dir(config.state_dir)
+    state = state if state is not None else PushState.in_state_dir(config.state_dir)
     try:
         for feed_name, body in bodies.items():
             resources = split_feed(body)
@@ -480,6 +513,14 @@ def run_once(
                 def count(method: str, status: str) -> None:
                     requests[(method, status)] += 1
 
+                key = state_key(feed_name, target)
+                if leases is not None and not leases.take(key):
+                    yield (
+                        name,
+                        target.display,
+                        PushError(name, "a running replica pushes it (it holds its lease)"),
+                    )
+                    continue
                 try:
                     for _ in range(rounds):
                         result = TargetSync(name, feed_name, target, state, resources, count=count).run()
@@ -491,6 +532,9 @@ def run_once(
                 except PushError as exc:
                     yield name, target.display, exc
                     continue
+                finally:
+                    if leases is not None:
+                        leases.release(key)
                 yield name, target.display, total
     finally:
         state.close()
@@ -512,6 +556,7 @@ class TargetStatus:
     pending: int | None = None  # changes not yet on the server; None: not known yet
     drift_restored: int = 0
     last_result: dict[str, Any] = field(default_factory=dict)
+    standby: bool = False  # replicas: another replica holds this target's push lease
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -525,6 +570,7 @@ class TargetStatus:
             "pending_changes": self.pending,
             "drift_restored_total": self.drift_restored,
             "last_result": self.last_result,
+            "standby": self.standby,
         }
 
 
@@ -541,20 +587,52 @@ class TargetRunner:
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"push-{self.name}")
         self._task: asyncio.Task[None] | None = None
+        self._lease_task: asyncio.Task[None] | None = None
+        self.key = state_key(feed, target)
+        # Without leases (one daemon, its own state) this replica always syncs.
+        self.holding = manager.leases is None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"push:{self.name}")
+        if self.manager.leases is not None:
+            self._lease_task = asyncio.create_task(
+                self._keep_lease(self.manager.leases), name=f"lease:{self.name}"
+            )
+
+    async def _keep_lease(self, leases: PushLeases) -> None:
+        """Take or renew this target's lease every third of its length; taking it over wakes
+        the sync, which then pushes the feed as this replica serves it."""
+        while True:
+            try:
+                held = await asyncio.to_thread(leases.take, self.key)
+            except StateError as exc:
+                held = self.holding  # the store is away: nobody can take the lease meanwhile
+                log.warning("push_lease_unknown", target=self.name, error=str(exc))
+            if held and not self.holding:
+                log.info("push_lease_taken", target=self.name)
+                self._wake.set()
+            elif self.holding and not held:
+                log.info("push_lease_lost", target=self.name)
+            self.holding = held
+            self.status.standby = not held
+            await asyncio.sleep(leases.seconds / 3)
 
     def submit(self, body: bytes) -> None:
         self.body = body
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._lease_task, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._executor.shutdown(wait=False, cancel_futures=True)
+        leases = self.manager.leases
+        if leases is not None and self.holding:
+            self.holding = False
+            with contextlib.suppress(StateError):  # another replica takes over at once
+                await asyncio.to_thread(leases.release, self.key)
 
     async def _loop(self) -> None:
         while True:
@@ -564,8 +642,8 @@ class TargetRunner:
                 await asyncio.sleep(max(0.0, self.status.next_attempt - self.manager.clock()))
             self._wake.clear()
             body = self.body
-            if body is None:
-                continue
+            if body is None or not self.holding:
+                continue  # nothing to push yet, or another replica pushes it
             await self._sync(body)
 
     async def _sync(self, body: bytes) -> None:
@@ -593,6 +671,9 @@ class TargetRunner:
             result = await loop.run_in_executor(self._executor, run)
         except PushError as exc:
             self._failed(exc.reason, sync.result)
+            return
+        except StateError as exc:  # the push state could not be read or written
+            self._failed(f"push state: {exc}", sync.result)
             return
         except Exception as exc:  # a bug must not stop pushing to the other targets
             log.exception("push_sync_crashed", target=self.name)
@@ -635,9 +716,10 @@ class PushManager:
     def __init__(
         self,
         config: Config,
-        state: PushState,
+        state: PushStore,
         metrics: Any,
         *,
+        leases: PushLeases | None = None,
         clock: Callable[[], float] = time.time,
         in_flight: int = IN_FLIGHT,
         budget: int = BUDGET,
@@ -645,6 +727,7 @@ class PushManager:
         resync: float = RESYNC,
     ) -> None:
         self.state, self.metrics, self.clock = state, metrics, clock
+        self.leases = leases  # replicas: sync a target only while holding its lease
         self.in_flight, self.budget, self.backoff, self.resync = in_flight, budget, backoff, resync
         self.runners: dict[str, TargetRunner] = {}
         self._lock = threading.Lock()

@@ -5,7 +5,9 @@ half-way resumes where it stopped. A row with no ETag and no hash is an *intent*
 was about to create that resource (or must re-create it) and owns its href whether or not
 the server already has it. Only resources with a row here are ever touched.
 
-Kept behind this one class so it can move into a shared state store by swapping the class.
+Two classes with one interface (``PushStore``): ``PushState``, a replica's own file, and
+``SharedPushState``, the tables of a PostgreSQL store that replicas share (a target is then
+synced by the replica holding its push lease, from the rows every replica sees).
 """
 
 from __future__ import annotations
@@ -14,8 +16,14 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from icalproxy.errors import StateError
+
+if TYPE_CHECKING:
+    from icalproxy.daemon.store.sql import SqlStore
+
+IMPORT_MARKER = "imported_push_db"  # meta key of a store that took a replica's push.db
 
 # Forward migrations; the schema version is the number of scripts applied.
 MIGRATIONS: tuple[str, ...] = (
@@ -56,6 +64,25 @@ class Row:
     @property
     def intent(self) -> bool:
         return self.etag is None and self.hash is None
+
+
+class PushStore(Protocol):
+    """What a sync reads and writes; every method is blocking and thread-safe."""
+
+    def rows(self, target: str) -> dict[str, Row]: ...
+    def mark(self) -> int: ...
+    def save(self, target: str, row: Row) -> None: ...
+    def forget(self, target: str, uid: str) -> None: ...
+    def sync_token(self, target: str) -> str | None: ...
+    def save_seen(
+        self,
+        target: str,
+        rows: list[Row],
+        token: str | None,
+        mark: int,
+        settled: tuple[str, ...] | list[str] = (),
+    ) -> None: ...
+    def close(self) -> None: ...
 
 
 class PushState:
@@ -180,6 +207,15 @@ class PushState:
                 self._db.execute("ROLLBACK")
                 raise StateError(f"push state {self.path}: {exc}") from exc
 
+    def export(
+        self,
+    ) -> tuple[list[tuple[str, str, str, str | None, str | None]], list[tuple[str, str | None]]]:
+        """Every row, (target, uid, href, etag, hash), and every (target, sync token)."""
+        with self._lock:
+            resources = self._db.execute("SELECT target, uid, href, etag, hash FROM push_resource").fetchall()
+            targets = self._db.execute("SELECT target, sync_token FROM push_target").fetchall()
+        return [tuple(row) for row in resources], [tuple(row) for row in targets]  # type: ignore[misc]
+
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
         with self._lock:
             try:
@@ -190,3 +226,57 @@ class PushState:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class SharedPushState:
+    """The push state in a store replicas share; the rows and sequence of ``PushState``, kept
+    in the store's ``push_resources`` and ``push_targets`` tables (``SqlStore`` holds the SQL)."""
+
+    def __init__(self, sql: SqlStore) -> None:
+        self.sql = sql
+
+    @classmethod
+    def importing(cls, sql: SqlStore, state_dir: Path) -> SharedPushState:
+        """The shared state, after taking in this replica's ``push.db`` once (a single daemon
+        that moves to a shared store keeps what it pushed: no duplicate, no orphan)."""
+        path = state_dir / "push.db"
+        if path.exists():
+            own = PushState(path)
+            try:
+                resources, targets = own.export()
+            finally:
+                own.close()
+            sql.import_push_rows(resources, targets, f"{IMPORT_MARKER}:{state_dir.resolve()}")
+        return cls(sql)
+
+    def rows(self, target: str) -> dict[str, Row]:
+        return {
+            uid: Row(uid, href, etag, digest, fresh)
+            for uid, href, etag, digest, fresh in self.sql.push_rows(target)
+        }
+
+    def mark(self) -> int:
+        return self.sql.push_mark()
+
+    def save(self, target: str, row: Row) -> None:
+        self.sql.save_push_row(target, row.uid, row.href, row.etag, row.hash)
+
+    def forget(self, target: str, uid: str) -> None:
+        self.sql.forget_push_row(target, uid)
+
+    def sync_token(self, target: str) -> str | None:
+        return self.sql.push_sync_token(target)
+
+    def save_seen(
+        self,
+        target: str,
+        rows: list[Row],
+        token: str | None,
+        mark: int,
+        settled: tuple[str, ...] | list[str] = (),
+    ) -> None:
+        seen = [(row.uid, row.href, row.etag, row.hash) for row in rows]
+        self.sql.save_push_seen(target, seen, token, mark, settled)
+
+    def close(self) -> None:
+        pass  # the store is the daemon's; it closes it

@@ -382,6 +382,7 @@ class FeedService:
             return 0
         self._feeds_generation = generation
         current, taken = dict(self.feeds), 0
+        changed: list[FeedVersion] = []
         for name, version in stored.items():
             served = current.get(name)
             if name in self._unsaved_feeds or (served is not None and served.version >= version.version):
@@ -392,10 +393,14 @@ class FeedService:
             current[name] = self._version(
                 name, version.body, version.etag, version.last_modified, version.events, version.version
             )
+            changed.append(current[name])
             self.metrics.feed_events[name] = version.events
             self.metrics.feed_bytes[name] = len(version.body)
             taken += 1
         self.feeds = MappingProxyType(current)
+        if self.on_feed_changed is not None:  # the replica holding a target's push lease pushes it
+            for followed in changed:
+                self.on_feed_changed(followed.name, followed.body)
         if taken:
             log.info("feeds_followed", feeds=taken, generation=generation)
         return taken

@@ -102,15 +102,6 @@ class AlertState:
 
 
 @dataclass(frozen=True, slots=True)
-class PushState:
-    target: str
-    uid: str
-    href: str
-    etag: str
-    content_hash: str
-
-
-@dataclass(frozen=True, slots=True)
 class VisibleVersion:
     """Visible-content history of one event in one feed, for a stable DTSTAMP and SEQUENCE."""
 

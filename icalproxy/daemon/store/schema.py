@@ -67,6 +67,18 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 PRIMARY KEY (kind, key))""",
         ),
     ),
+    (
+        4,
+        "push_resources, push_targets: CalDAV push state shared by replicas (push_state.py)",
+        (
+            """CREATE TABLE push_resources (
+                target TEXT NOT NULL, uid TEXT NOT NULL, href TEXT NOT NULL, etag TEXT, hash TEXT,
+                written {bigint} NOT NULL DEFAULT 0, PRIMARY KEY (target, uid))""",
+            """CREATE TABLE push_targets (
+                target TEXT PRIMARY KEY, sync_token TEXT, written {bigint} NOT NULL DEFAULT 0)""",
+            "DROP TABLE push_state",  # of migration 1, never written: the two above replace it
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

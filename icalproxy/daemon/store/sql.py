@@ -22,7 +22,6 @@ from icalproxy.daemon.store.records import (
     FeedBody,
     FeedMeta,
     Lookup,
-    PushState,
     SourceSnapshot,
     StatusEntry,
     StoredFeed,
@@ -39,6 +38,7 @@ TOKEN_BYTES = 32  # 256 bits
 KEEP_VERSIONS = 2  # feed versions kept per feed: the served one and the one before it
 MIGRATION_LOCK = 0x1CA1_0001  # PostgreSQL advisory lock keys, each held for one transaction
 INSTALL_LOCK = 0x1CA1_0002
+PUSH_SEQUENCE = "push_written"  # meta key: the number of the latest push state write
 _DUMMY_HASH = hashlib.sha256(b"icalproxy-no-such-token").hexdigest()
 _TOKEN_COLUMNS = "id, feed, label, sha256, created, revoked"  # noqa: S105 - column names
 _FEED_COLUMNS = "feed, version, body, sha256, etag, last_modified, events, installed"
@@ -397,26 +397,94 @@ class SqlStore:
             tx.run("DELETE FROM alert_state WHERE conflict_id = ?", (conflict_id,))
 
     # ---------------------------------------------------------------- push (CalDAV)
+    # The sync state of push targets when replicas share the store (push_state.SharedPushState);
+    # the semantics are those of push_state.PushState: rows, intents, the write sequence.
 
-    def set_push(self, state: PushState) -> None:
-        with self.db.transaction() as tx:
-            tx.run(
-                "INSERT INTO push_state (target, uid, href, etag, content_hash) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (target, uid) DO UPDATE SET href = excluded.href, etag = excluded.etag, "
-                "content_hash = excluded.content_hash",
-                (state.target, state.uid, state.href, state.etag, state.content_hash),
-            )
-
-    def push_states(self, target: str) -> dict[str, PushState]:
+    def push_rows(self, target: str) -> list[tuple[str, str, str | None, str | None, bool]]:
+        """(uid, href, etag, hash, fresh) of every row of ``target``."""
         with self.db.read() as tx:
             rows = tx.all(
-                "SELECT target, uid, href, etag, content_hash FROM push_state WHERE target = ?", (target,)
+                "SELECT uid, href, etag, hash, written > coalesce("
+                "(SELECT written FROM push_targets WHERE target = ?), 0) "
+                "FROM push_resources WHERE target = ?",
+                (target, target),
             )
-        return {row[1]: PushState(*row) for row in rows}
+        return [(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
 
-    def delete_push(self, target: str, uid: str) -> None:
+    def push_mark(self) -> int:
+        with self.db.read() as tx:
+            row = tx.one("SELECT value FROM meta WHERE key = ?", (PUSH_SEQUENCE,))
+        return int(row[0]) if row else 0
+
+    def save_push_row(self, target: str, uid: str, href: str, etag: str | None, digest: str | None) -> None:
         with self.db.transaction() as tx:
-            tx.run("DELETE FROM push_state WHERE target = ? AND uid = ?", (target, uid))
+            tx.run(
+                "INSERT INTO push_resources (target, uid, href, etag, hash, written) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, uid) DO UPDATE SET "
+                "href = excluded.href, etag = excluded.etag, hash = excluded.hash, "
+                "written = excluded.written",
+                (target, uid, href, etag, digest, _next_push_number(tx)),
+            )
+
+    def forget_push_row(self, target: str, uid: str) -> None:
+        with self.db.transaction() as tx:
+            tx.run("DELETE FROM push_resources WHERE target = ? AND uid = ?", (target, uid))
+
+    def push_sync_token(self, target: str) -> str | None:
+        with self.db.read() as tx:
+            row = tx.one("SELECT sync_token FROM push_targets WHERE target = ?", (target,))
+        return None if row is None else row[0]
+
+    def save_push_seen(
+        self,
+        target: str,
+        rows: Sequence[tuple[str, str, str | None, str | None]],
+        token: str | None,
+        mark: int,
+        settled: Sequence[str] = (),
+    ) -> None:
+        """What a listing showed ((uid, href, etag, hash) rows) and its sync token, at once."""
+        with self.db.transaction() as tx:
+            tx.many(
+                "UPDATE push_resources SET href = ?, etag = ?, hash = ? WHERE target = ? AND uid = ?",
+                [(href, etag, digest, target, uid) for uid, href, etag, digest in rows],
+            )
+            tx.many(
+                "UPDATE push_resources SET written = ? WHERE target = ? AND uid = ?",
+                [(mark, target, uid) for uid in settled],
+            )
+            tx.run(
+                "INSERT INTO push_targets (target, sync_token, written) VALUES (?, ?, ?) "
+                "ON CONFLICT (target) DO UPDATE SET sync_token = excluded.sync_token, "
+                "written = excluded.written",
+                (target, token, mark),
+            )
+
+    def import_push_rows(
+        self,
+        resources: Sequence[tuple[str, str, str, str | None, str | None]],
+        targets: Sequence[tuple[str, str | None]],
+        marker: str,
+    ) -> bool:
+        """A replica's own push state ((target, uid, href, etag, hash) rows and (target, sync
+        token) pairs), once per ``marker``, for targets the store knows nothing of yet. A
+        sync token comes without its sequence mark: every imported row counts as listed."""
+        with self.db.transaction() as tx:
+            if tx.one("SELECT value FROM meta WHERE key = ?", (marker,)) is not None:
+                return False
+            known = {row[0] for row in tx.all("SELECT DISTINCT target FROM push_resources")}
+            known |= {row[0] for row in tx.all("SELECT target FROM push_targets")}
+            tx.many(
+                "INSERT INTO push_resources (target, uid, href, etag, hash, written) "
+                "VALUES (?, ?, ?, ?, ?, 0)",
+                [row for row in resources if row[0] not in known],
+            )
+            tx.many(
+                "INSERT INTO push_targets (target, sync_token, written) VALUES (?, ?, 0)",
+                [row for row in targets if row[0] not in known],
+            )
+            tx.run("INSERT INTO meta (key, value) VALUES (?, ?)", (marker, str(self.clock())))
+        return True
 
     # ---------------------------------------------------------------- visible-content history
 
@@ -550,3 +618,13 @@ def _bump(tx: Tx, key: str) -> None:
 
 def _iso(now: datetime | None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _next_push_number(tx: Tx) -> int:
+    """The next number of the push write sequence. The UPDATE locks its row until the
+    transaction ends, so concurrent writers (replicas) never take the same number."""
+    tx.run("INSERT INTO meta (key, value) VALUES (?, '0') ON CONFLICT (key) DO NOTHING", (PUSH_SEQUENCE,))
+    tx.run("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = ?", (PUSH_SEQUENCE,))
+    row = tx.one("SELECT value FROM meta WHERE key = ?", (PUSH_SEQUENCE,))
+    assert row is not None
+    return int(row[0])
