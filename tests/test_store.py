@@ -106,7 +106,6 @@ def test_the_tables_of_the_other_features(store: SqlStore) -> None:
     store.delete_alert("c1")
     assert store.alerts() == {}
 
-
     store.record_token_use([TokenUse("t1", 100.0, "Google")])
     store.record_token_use([TokenUse("t1", 50.0, "Apple")])  # an older batch never wins
     assert store.token_uses()["t1"] == TokenUse("t1", 100.0, "Google")
