@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from icalproxy.daemon.alert_state import AlertState, Change, SharedAlertState
 from icalproxy.daemon.push_state import PushState, Row, SharedPushState
 from icalproxy.daemon.store import (
     LATEST,
-    AlertState,
     FeedBody,
     SourceSnapshot,
     SqlStore,
@@ -99,12 +99,6 @@ def test_the_tables_of_the_other_features(store: SqlStore) -> None:
     store.record_status([StatusEntry(**{**_fields(entry), "last_seen": 20.0})])
     assert store.status_history("acme") == [StatusEntry(**{**_fields(entry), "last_seen": 20.0})]
     assert store.status_history("acme", "other") == []
-
-    store.set_alert(AlertState("c1", "open"))
-    store.set_alert(AlertState("c1", "sent", 30.0, 2))
-    assert store.alerts() == {"c1": AlertState("c1", "sent", 30.0, 2)}
-    store.delete_alert("c1")
-    assert store.alerts() == {}
 
     store.record_token_use([TokenUse("t1", 100.0, "Google")])
     store.record_token_use([TokenUse("t1", 50.0, "Apple")])  # an older batch never wins
@@ -360,3 +354,43 @@ def test_the_shared_push_state_keeps_the_semantics_of_a_replicas_own(store: SqlS
     state.save_seen("t", [], "token-2", state.mark(), ["u2"])
     assert not state.rows("t")["u2"].fresh
     assert state.mark() > mark
+
+
+def test_the_shared_alert_state_reports_each_conflict_once(store: SqlStore, tmp_path: Path) -> None:
+    """alert_state.AlertState's semantics (tests in test_conflicts_daemon.py) in the store
+    replicas share, where two replicas may find the same conflict; alerts.db is taken in once."""
+    own = AlertState(tmp_path / "own" / "alerts.db")
+    own.record("sam", [Change("c0", 50.0, {"id": "c0"})], [], [], alert=True, now=1.0)
+    own.close()
+    state = SharedAlertState.importing(store, tmp_path / "own")
+    SharedAlertState.importing(store, tmp_path / "own")  # once only
+    assert state.known("sam") == {"c0": 50.0} and state.pending() == 1
+    head = state.head()
+    assert head is not None and (head.event, head.id, head.payload) == ("conflict", "c0", {"id": "c0"})
+    state.delivered(head.seq)
+
+    new = [Change("c1", 100.0, {"id": "c1", "text": "Sam twice"})]
+    state.record("sam", new, [], [], alert=True, now=2.0)
+    state.record("sam", new, [], [], alert=True, now=3.0)  # another replica found it too
+    assert state.known("sam") == {"c0": 50.0, "c1": 100.0} and state.feeds() == {"sam"}
+    assert state.pending() == 1, "a conflict is queued once, whoever finds it"
+    head = state.head()
+    assert head is not None and head.payload == {"id": "c1", "text": "Sam twice"} and head.due == 2.0
+    state.postpone(head.seq, 9.0)
+    again = state.head()
+    assert again is not None and (again.seq, again.attempts, again.due) == (head.seq, 1, 9.0)
+    state.delivered(head.seq)
+
+    state.record("sam", [], ["c1"], ["c0"], alert=True, now=4.0)
+    state.record("sam", [], ["c1"], [], alert=True, now=5.0)  # resolved: announced once
+    resolved = state.head()
+    assert (
+        resolved is not None and (resolved.event, resolved.id) == ("resolved", "c1") and state.pending() == 1
+    )
+    assert resolved.payload == {"id": "c1", "text": "Sam twice"}, "a resolved alert repeats what was reported"
+    state.record(
+        "sam", [Change("c2", 1.0, {})], [], [], alert=False, now=6.0
+    )  # no webhook: known, not queued
+    assert state.pending() == 1 and "c2" in state.known("sam")
+    state.forget("sam")
+    assert state.known("sam") == {} and state.feeds() == set()

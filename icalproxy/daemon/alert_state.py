@@ -3,6 +3,10 @@ feed (so a restart never repeats them) and the alerts not yet delivered (so none
 the receiver is down). One small class on sqlite3 in ``state_dir/alerts.db``: WAL, every
 commit synced (``synchronous=FULL``), a schema-version table. Calls are short; the daemon runs
 them in a worker thread, one at a time.
+
+Replicas on a PostgreSQL store share one such state instead (``SharedAlertState``, the
+store's ``alert_known`` and ``alert_outbox``): whichever replica renders a feed reports its
+conflicts once, and one replica at a time (the holder of the ``alerts`` lease) delivers.
 """
 
 from __future__ import annotations
@@ -12,9 +16,14 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from icalproxy.errors import StateError
+
+if TYPE_CHECKING:
+    from icalproxy.daemon.store.sql import SqlStore
+
+IMPORT_MARKER = "imported_alerts_db"  # meta key of a store that took a replica's alerts.db
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -54,6 +63,29 @@ class Change:
     id: str
     ends: float
     payload: dict[str, Any]
+
+
+class AlertStore(Protocol):
+    """What conflict watching and alert delivery read and write (blocking, thread-safe)."""
+
+    def known(self, feed: str) -> dict[str, float]: ...
+    def feeds(self) -> set[str]: ...
+    def record(
+        self,
+        feed: str,
+        new: list[Change],
+        resolved: list[str],
+        expired: list[str],
+        *,
+        alert: bool,
+        now: float,
+    ) -> None: ...
+    def forget(self, feed: str) -> None: ...
+    def head(self) -> Pending | None: ...
+    def delivered(self, seq: int) -> None: ...
+    def postpone(self, seq: int, due: float) -> None: ...
+    def pending(self) -> int: ...
+    def close(self) -> None: ...
 
 
 class AlertState:
@@ -156,6 +188,16 @@ class AlertState:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
+    def export(self) -> tuple[list[tuple[str, str, float, str]], list[tuple[str, str, str, int, float]]]:
+        """Every known conflict (feed, id, ends, payload) and queued alert (event, id,
+        payload, attempts, due), in queue order."""
+        with self._lock:
+            known = self._db.execute("SELECT feed, id, ends, payload FROM known").fetchall()
+            outbox = self._db.execute(
+                "SELECT event, id, payload, attempts, due FROM outbox ORDER BY seq"
+            ).fetchall()
+        return [tuple(row) for row in known], [tuple(row) for row in outbox]
+
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
@@ -169,3 +211,65 @@ class _Transaction:
 
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+class SharedAlertState:
+    """The alert state in a store replicas share (``SqlStore`` holds the SQL)."""
+
+    def __init__(self, sql: SqlStore) -> None:
+        self.sql = sql
+
+    @classmethod
+    def importing(cls, sql: SqlStore, state_dir: Path) -> SharedAlertState:
+        """The shared state, after taking in this replica's ``alerts.db`` once: what it
+        reported is not reported again, what it had not delivered yet is not lost."""
+        path = state_dir / "alerts.db"
+        if path.exists():
+            own = AlertState(path)
+            try:
+                known, outbox = own.export()
+            finally:
+                own.close()
+            sql.import_alerts(known, outbox, f"{IMPORT_MARKER}:{state_dir.resolve()}")
+        return cls(sql)
+
+    def known(self, feed: str) -> dict[str, float]:
+        return self.sql.alert_known(feed)
+
+    def feeds(self) -> set[str]:
+        return self.sql.alert_feeds()
+
+    def record(
+        self,
+        feed: str,
+        new: list[Change],
+        resolved: list[str],
+        expired: list[str],
+        *,
+        alert: bool,
+        now: float,
+    ) -> None:
+        rows = [(change.id, change.ends, json.dumps(change.payload, sort_keys=True)) for change in new]
+        self.sql.record_alerts(feed, rows, resolved, expired, alert=alert, now=now)
+
+    def forget(self, feed: str) -> None:
+        self.sql.forget_alerts(feed)
+
+    def head(self) -> Pending | None:
+        row = self.sql.alert_head()
+        if row is None:
+            return None
+        seq, event, conflict_id, payload, attempts, due = row
+        return Pending(seq, event, conflict_id, json.loads(payload), attempts, due)
+
+    def delivered(self, seq: int) -> None:
+        self.sql.alert_delivered(seq)
+
+    def postpone(self, seq: int, due: float) -> None:
+        self.sql.postpone_alert(seq, due)
+
+    def pending(self) -> int:
+        return self.sql.alerts_pending()
+
+    def close(self) -> None:
+        pass  # the store is the daemon's; it closes it

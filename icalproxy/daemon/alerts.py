@@ -23,14 +23,18 @@ import structlog
 
 from icalproxy.config.model import Config, Webhook
 from icalproxy.core.conflicts import Conflict, FeedConflicts, as_dict, describe, zone_named
-from icalproxy.daemon.alert_state import AlertState, Change
+from icalproxy.daemon.alert_state import AlertStore, Change
 from icalproxy.daemon.metrics import Metrics
+from icalproxy.errors import StateError
 
 log = structlog.get_logger("icalproxy.alerts")
+ALERT_LEASE = 30.0  # seconds the replica delivering alerts holds the ``alerts`` lease
+LEASE_RETRY = ALERT_LEASE / 3  # how often the others look whether it is free
+STATE_RETRY = 5.0  # seconds before the sender reads an alert state that was away again
 
 
 class ConflictWatch:
-    def __init__(self, state: AlertState, metrics: Metrics, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, state: AlertStore, metrics: Metrics, clock: Callable[[], float] = time.time) -> None:
         self.state = state
         self.metrics = metrics
         self.clock = clock
@@ -38,6 +42,7 @@ class ConflictWatch:
         self.checked: dict[str, float] = {}
         self.wake = asyncio.Event()  # set when alerts were queued
         self.alert_error: str | None = None  # the webhook's last failure, for /readyz
+        self.queued: int | None = None  # alerts not delivered yet, as last read (None: not yet)
 
     def update(self, report: FeedConflicts, alert: bool) -> None:
         """Record one feed's conflicts as found now. Runs in a worker thread (sqlite writes)."""
@@ -56,6 +61,7 @@ class ConflictWatch:
         resolved = [conflict_id for conflict_id in gone if known[conflict_id] > low]
         if new or gone:
             self.state.record(feed, new, resolved, expired, alert=alert, now=self.clock())
+            self.queued = self.state.pending()
         for change in new:
             conflict = found[change.id]
             log.warning(
@@ -85,7 +91,9 @@ class ConflictWatch:
             self.state.forget(feed)
 
     def status(self, webhook: bool) -> dict[str, Any]:
-        return {"webhook": webhook, "pending": self.state.pending(), "last_error": self.alert_error}
+        """For /readyz, on the event loop: from what the sender last read, never the state
+        itself (on a shared store that is a network round trip, and may be away)."""
+        return {"webhook": webhook, "pending": self.queued, "last_error": self.alert_error}
 
     def summary(self, feed: str) -> dict[str, Any] | None:
         report = self.current.get(feed)
@@ -128,13 +136,17 @@ class WebhookSender:
 
     def __init__(
         self,
-        state: AlertState,
+        state: AlertStore,
         config: Callable[[], Config],
         session: aiohttp.ClientSession,
         metrics: Metrics,
         watch: ConflictWatch,
+        lease: Callable[[float], bool] | None = None,
     ) -> None:
         self.state = state
+        # Replicas: deliver only while this returns True (it takes or renews the alerts lease
+        # for the seconds given), so one replica at a time sends, in queue order. Blocking.
+        self.lease = lease
         self.config = config
         self.session = session
         self.metrics = metrics
@@ -145,6 +157,9 @@ class WebhookSender:
         while True:
             try:
                 delay = await self.step()
+            except StateError as exc:  # the state (a shared store) is away: try again soon
+                log.warning("alert_state_unavailable", error=str(exc))
+                delay = STATE_RETRY
             except Exception:  # a bug or a broken state file must not end alerting for good
                 log.exception("alert_sender_crashed")
                 delay = 30.0
@@ -158,16 +173,23 @@ class WebhookSender:
         (0: at once, None: nothing queued)."""
         hook = self.config().alerts.webhook
         item = await asyncio.to_thread(self.state.head)
+        self.watch.queued = await asyncio.to_thread(self.state.pending)
         if item is None:
             return None
         if hook is None:
             return 3600.0  # queued alerts wait for a webhook to be configured again
+        # Held for longer than one delivery can take, so two replicas never send one alert.
+        if self.lease is not None and not await asyncio.to_thread(
+            self.lease, max(ALERT_LEASE, 3 * hook.timeout)
+        ):
+            return LEASE_RETRY  # another replica delivers; look again in a moment
         wait = item.due - time.time()
         if wait > 0:
             return wait
         failure = await self._post(hook, webhook_body(item.event, item.payload, hook.format))
         if failure is None:
             await asyncio.to_thread(self.state.delivered, item.seq)
+            self.watch.queued = max(0, (self.watch.queued or 1) - 1)
             self.metrics.alerts["delivered"] += 1
             self.watch.alert_error = None
             log.info("alert_delivered", alert=item.event, id=item.id, attempts=item.attempts + 1)

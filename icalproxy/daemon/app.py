@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -22,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
-from icalproxy.daemon.alert_state import AlertState
+from icalproxy.daemon.alert_state import AlertState, AlertStore, SharedAlertState
 from icalproxy.daemon.alerts import ConflictWatch, WebhookSender
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.push import PushLeases, PushManager
@@ -32,7 +33,7 @@ from icalproxy.daemon.store import Store, open_sql_store
 from icalproxy.daemon.store.backend import PostgresDatabase
 from icalproxy.daemon.tokens import TokenIndex
 from icalproxy.daemon.web import METRICS, PUSH, SERVICE, TOKENS, add_routes, create_ops_app, observe
-from icalproxy.errors import ConfigError, ListenError
+from icalproxy.errors import ConfigError, ListenError, StateError
 from icalproxy.fetch import USER_AGENT, Fetcher, SourceFetcher
 
 log = structlog.get_logger("icalproxy.daemon")
@@ -64,12 +65,21 @@ def create_app(
         async with aiohttp.ClientSession(
             connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False
         ) as session:
-            alert_state = await asyncio.to_thread(AlertState.in_state_dir, config.state_dir)
+            store = app[STORE]
+            alert_state: AlertStore
+            if store.dialect == "postgresql":  # replicas: one alert state, one sender at a time
+                alert_state = await asyncio.to_thread(SharedAlertState.importing, store.sql, config.state_dir)
+            else:
+                alert_state = await asyncio.to_thread(AlertState.in_state_dir, config.state_dir)
             watch = ConflictWatch(alert_state, app[METRICS])
-            service = FeedService(config, app[STORE], fetcher(session), app[METRICS], watch=watch)
+            service = FeedService(config, store, fetcher(session), app[METRICS], watch=watch)
             app[SERVICE] = service
             pusher = await _start_push(app, service) if _has_push(config) else None
-            sender = WebhookSender(alert_state, lambda: service.config, session, app[METRICS], watch)
+            # Replicas: the holder of the "alerts" lease delivers (see alerts.WebhookSender).
+            lease = None
+            if service.shared:
+                lease = functools.partial(store.sql.take_lease, "alerts", service.replica)
+            sender = WebhookSender(alert_state, lambda: service.config, session, app[METRICS], watch, lease)
             alerting = asyncio.create_task(sender.run())
             ops_runner = web.AppRunner(ops_app, access_log=None, shutdown_timeout=1.0)
             if ops_socket is not None:
@@ -106,6 +116,9 @@ def create_app(
                     await app[PUSH].stop()
                 await service.save_pending()
                 await service.release_leases()
+                if service.shared:  # another replica delivers what is left at once
+                    with contextlib.suppress(StateError):
+                        await asyncio.to_thread(store.sql.release_lease, "alerts", service.replica)
                 alert_state.close()
                 if ops_socket is not None:
                     await ops_runner.cleanup()

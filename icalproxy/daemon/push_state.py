@@ -214,7 +214,7 @@ class PushState:
         with self._lock:
             resources = self._db.execute("SELECT target, uid, href, etag, hash FROM push_resource").fetchall()
             targets = self._db.execute("SELECT target, sync_token FROM push_target").fetchall()
-        return [tuple(row) for row in resources], [tuple(row) for row in targets]  # type: ignore[misc]
+        return [tuple(row) for row in resources], [tuple(row) for row in targets]
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
         with self._lock:

@@ -23,7 +23,6 @@ import structlog
 
 from icalproxy.daemon.store.backend import Database, PostgresDatabase, SqliteDatabase, mask_dsn
 from icalproxy.daemon.store.records import (
-    AlertState,
     FeedBody,
     FeedMeta,
     SourceSnapshot,
@@ -143,7 +142,6 @@ class Store:
 
 __all__ = [
     "LATEST",
-    "AlertState",
     "Database",
     "FeedBody",
     "FeedMeta",

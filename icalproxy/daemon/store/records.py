@@ -94,14 +94,6 @@ class StatusEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertState:
-    conflict_id: str
-    state: str
-    sent_at: float | None = None
-    attempts: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class VisibleVersion:
     """Visible-content history of one event in one feed, for a stable DTSTAMP and SEQUENCE."""
 

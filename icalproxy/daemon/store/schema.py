@@ -69,14 +69,22 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     ),
     (
         4,
-        "push_resources, push_targets: CalDAV push state shared by replicas (push_state.py)",
+        "push and alert state shared by replicas (push_state.py, alert_state.py)",
         (
             """CREATE TABLE push_resources (
                 target TEXT NOT NULL, uid TEXT NOT NULL, href TEXT NOT NULL, etag TEXT, hash TEXT,
                 written {bigint} NOT NULL DEFAULT 0, PRIMARY KEY (target, uid))""",
             """CREATE TABLE push_targets (
                 target TEXT PRIMARY KEY, sync_token TEXT, written {bigint} NOT NULL DEFAULT 0)""",
-            "DROP TABLE push_state",  # of migration 1, never written: the two above replace it
+            """CREATE TABLE alert_known (
+                feed TEXT NOT NULL, id TEXT NOT NULL, ends {real} NOT NULL, payload TEXT NOT NULL,
+                PRIMARY KEY (feed, id))""",
+            """CREATE TABLE alert_outbox (
+                seq {bigint} PRIMARY KEY, event TEXT NOT NULL, id TEXT NOT NULL, payload TEXT NOT NULL,
+                attempts {bigint} NOT NULL DEFAULT 0, due {real} NOT NULL)""",
+            # Of migration 1, never written: the tables above replace them.
+            "DROP TABLE push_state",
+            "DROP TABLE alert_state",
         ),
     ),
 )

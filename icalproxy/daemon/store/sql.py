@@ -18,7 +18,6 @@ import structlog
 
 from icalproxy.daemon.store.backend import Database, Tx
 from icalproxy.daemon.store.records import (
-    AlertState,
     FeedBody,
     FeedMeta,
     Lookup,
@@ -38,7 +37,9 @@ TOKEN_BYTES = 32  # 256 bits
 KEEP_VERSIONS = 2  # feed versions kept per feed: the served one and the one before it
 MIGRATION_LOCK = 0x1CA1_0001  # PostgreSQL advisory lock keys, each held for one transaction
 INSTALL_LOCK = 0x1CA1_0002
-PUSH_SEQUENCE = "push_written"  # meta key: the number of the latest push state write
+ALERT_LOCK = 0x1CA1_0003
+# meta keys of numbered writes: the latest push state write, the latest alert queued
+PUSH_SEQUENCE, ALERT_SEQUENCE = "push_written", "alert_seq"
 _DUMMY_HASH = hashlib.sha256(b"icalproxy-no-such-token").hexdigest()
 _TOKEN_COLUMNS = "id, feed, label, sha256, created, revoked"  # noqa: S105 - column names
 _FEED_COLUMNS = "feed, version, body, sha256, etag, last_modified, events, installed"
@@ -377,24 +378,102 @@ class SqlStore:
         return [StatusEntry(*row[:6], float(row[6]), float(row[7])) for row in rows]
 
     # ---------------------------------------------------------------- alerts
+    # Conflicts already reported and alerts not yet delivered, when replicas share the store
+    # (alert_state.SharedAlertState); the semantics are those of alert_state.AlertState.
 
-    def set_alert(self, alert: AlertState) -> None:
-        with self.db.transaction() as tx:
-            tx.run(
-                "INSERT INTO alert_state (conflict_id, state, sent_at, attempts) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (conflict_id) DO UPDATE SET state = excluded.state, sent_at = excluded.sent_at, "
-                "attempts = excluded.attempts",
-                (alert.conflict_id, alert.state, alert.sent_at, alert.attempts),
-            )
-
-    def alerts(self) -> dict[str, AlertState]:
+    def alert_known(self, feed: str) -> dict[str, float]:
         with self.db.read() as tx:
-            rows = tx.all("SELECT conflict_id, state, sent_at, attempts FROM alert_state")
-        return {row[0]: AlertState(row[0], row[1], row[2], int(row[3])) for row in rows}
+            rows = tx.all("SELECT id, ends FROM alert_known WHERE feed = ?", (feed,))
+        return {row[0]: float(row[1]) for row in rows}
 
-    def delete_alert(self, conflict_id: str) -> None:
+    def alert_feeds(self) -> set[str]:
+        with self.db.read() as tx:
+            return {row[0] for row in tx.all("SELECT DISTINCT feed FROM alert_known")}
+
+    def record_alerts(
+        self,
+        feed: str,
+        new: Sequence[tuple[str, float, str]],
+        resolved: Sequence[str],
+        expired: Sequence[str],
+        *,
+        alert: bool,
+        now: float,
+    ) -> None:
+        """``new``: (id, ends, payload JSON). One transaction, one at a time across replicas:
+        a conflict another replica has just reported is not reported again, and a resolved one
+        is announced once, by whoever still finds it known."""
         with self.db.transaction() as tx:
-            tx.run("DELETE FROM alert_state WHERE conflict_id = ?", (conflict_id,))
+            self.db.serialize(tx, ALERT_LOCK)
+            known = {
+                row[0]: row[1]
+                for row in tx.all("SELECT id, payload FROM alert_known WHERE feed = ?", (feed,))
+            }
+            gone = [(conflict_id, known[conflict_id]) for conflict_id in resolved if conflict_id in known]
+            fresh = [item for item in dict((item[0], item) for item in new).values() if item[0] not in known]
+            tx.many(
+                "DELETE FROM alert_known WHERE feed = ? AND id = ?",
+                [(feed, conflict_id) for conflict_id in [*resolved, *expired]],
+            )
+            tx.many(
+                "INSERT INTO alert_known (feed, id, ends, payload) VALUES (?, ?, ?, ?)",
+                [(feed, conflict_id, ends, payload) for conflict_id, ends, payload in fresh],
+            )
+            if alert:
+                queued = [("conflict", conflict_id, payload) for conflict_id, _, payload in fresh]
+                queued += [("resolved", conflict_id, payload) for conflict_id, payload in gone]
+                tx.many(
+                    "INSERT INTO alert_outbox (seq, event, id, payload, due) VALUES (?, ?, ?, ?, ?)",
+                    [(_next_number(tx, ALERT_SEQUENCE), *row, now) for row in queued],
+                )
+
+    def forget_alerts(self, feed: str) -> None:
+        with self.db.transaction() as tx:
+            tx.run("DELETE FROM alert_known WHERE feed = ?", (feed,))
+
+    def alert_head(self) -> tuple[int, str, str, str, int, float] | None:
+        with self.db.read() as tx:
+            row = tx.one(
+                "SELECT seq, event, id, payload, attempts, due FROM alert_outbox ORDER BY seq LIMIT 1"
+            )
+        return None if row is None else (int(row[0]), row[1], row[2], row[3], int(row[4]), float(row[5]))
+
+    def alert_delivered(self, seq: int) -> None:
+        with self.db.transaction() as tx:
+            tx.run("DELETE FROM alert_outbox WHERE seq = ?", (seq,))
+
+    def postpone_alert(self, seq: int, due: float) -> None:
+        with self.db.transaction() as tx:
+            tx.run("UPDATE alert_outbox SET attempts = attempts + 1, due = ? WHERE seq = ?", (due, seq))
+
+    def alerts_pending(self) -> int:
+        with self.db.read() as tx:
+            row = tx.one("SELECT count(*) FROM alert_outbox")
+        return int(row[0]) if row else 0
+
+    def import_alerts(
+        self,
+        known: Sequence[tuple[str, str, float, str]],
+        outbox: Sequence[tuple[str, str, str, int, float]],
+        marker: str,
+    ) -> bool:
+        """A replica's own alert state, once per ``marker``: (feed, id, ends, payload) rows
+        not known yet, and its undelivered (event, id, payload, attempts, due) alerts."""
+        with self.db.transaction() as tx:
+            if tx.one("SELECT value FROM meta WHERE key = ?", (marker,)) is not None:
+                return False
+            self.db.serialize(tx, ALERT_LOCK)
+            tx.many(
+                "INSERT INTO alert_known (feed, id, ends, payload) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (feed, id) DO NOTHING",
+                known,
+            )
+            tx.many(
+                "INSERT INTO alert_outbox (seq, event, id, payload, attempts, due) VALUES (?, ?, ?, ?, ?, ?)",
+                [(_next_number(tx, ALERT_SEQUENCE), *row) for row in outbox],
+            )
+            tx.run("INSERT INTO meta (key, value) VALUES (?, ?)", (marker, str(self.clock())))
+        return True
 
     # ---------------------------------------------------------------- push (CalDAV)
     # The sync state of push targets when replicas share the store (push_state.SharedPushState);
@@ -423,7 +502,7 @@ class SqlStore:
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, uid) DO UPDATE SET "
                 "href = excluded.href, etag = excluded.etag, hash = excluded.hash, "
                 "written = excluded.written",
-                (target, uid, href, etag, digest, _next_push_number(tx)),
+                (target, uid, href, etag, digest, _next_number(tx, PUSH_SEQUENCE)),
             )
 
     def forget_push_row(self, target: str, uid: str) -> None:
@@ -620,11 +699,11 @@ def _iso(now: datetime | None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _next_push_number(tx: Tx) -> int:
-    """The next number of the push write sequence. The UPDATE locks its row until the
-    transaction ends, so concurrent writers (replicas) never take the same number."""
-    tx.run("INSERT INTO meta (key, value) VALUES (?, '0') ON CONFLICT (key) DO NOTHING", (PUSH_SEQUENCE,))
-    tx.run("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = ?", (PUSH_SEQUENCE,))
-    row = tx.one("SELECT value FROM meta WHERE key = ?", (PUSH_SEQUENCE,))
+def _next_number(tx: Tx, key: str) -> int:
+    """The next number of the sequence kept in meta under ``key``. The UPDATE locks its row
+    until the transaction ends, so concurrent writers (replicas) never take the same number."""
+    tx.run("INSERT INTO meta (key, value) VALUES (?, '0') ON CONFLICT (key) DO NOTHING", (key,))
+    tx.run("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = ?", (key,))
+    row = tx.one("SELECT value FROM meta WHERE key = ?", (key,))
     assert row is not None
     return int(row[0])
