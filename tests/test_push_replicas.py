@@ -1,9 +1,9 @@
 """CalDAV push from two ``icalproxy serve`` replicas on one PostgreSQL store, each with a state
 folder of its own, into a real Radicale on 127.0.0.1: one replica pushes (it holds the
-target's push lease), the other stands by and writes nothing; when the pushing replica stops,
-the other takes over from the shared rows and pushes the next change in place: no duplicate,
-no resource orphaned, no name "taken" by ourselves. A replica holding the push lease but not
-the pull lease pushes the versions it follows from the store."""
+target's push lease), the other stands by and writes nothing. A replica holding the push
+lease but not the pull lease pushes the versions it follows from the store. When the pushing
+replica dies (kill -9), the other takes over from the shared rows once the lease has run out
+and pushes the next change in place: no duplicate, no orphan, no name "taken" by ourselves."""
 
 from __future__ import annotations
 
@@ -123,8 +123,8 @@ def test_one_replica_pushes_and_another_takes_over_from_the_shared_rows(
         upstream.state.set_body(variant(1))
         wait_until(lambda: shows(1, renderer), timeout=30, what="a change pushed by a replica that follows")
 
-        # The pushing replica stops (it gives its leases up): the other takes over.
-        follower.stop(signal.SIGTERM)
+        # kill -9 of the pushing replica: its lease runs out (30 s), and the other takes over.
+        follower.stop(signal.SIGKILL)
         upstream.state.set_body(variant(2))
         wait_until(lambda: shows(2, renderer), timeout=60, what="the change pushed after the takeover")
         wait_until(lambda: synced(renderer), timeout=30, what="the new pusher settled")
@@ -138,6 +138,7 @@ def test_one_replica_pushes_and_another_takes_over_from_the_shared_rows(
         for replica in replicas:
             if replica.process is not None and replica.process.poll() is None:
                 replica.stop()
+    assert "push_lease_taken" in renderer.log()
     for replica in replicas:
         log = replica.log()
         assert "push_name_taken" not in log, "a replica took its own resource for someone else's"

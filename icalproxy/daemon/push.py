@@ -602,12 +602,16 @@ class TargetRunner:
     async def _keep_lease(self, leases: PushLeases) -> None:
         """Take or renew this target's lease every third of its length; taking it over wakes
         the sync, which then pushes the feed as this replica serves it."""
+        away = False
         while True:
             try:
                 held = await asyncio.to_thread(leases.take, self.key)
+                away = False
             except StateError as exc:
                 held = self.holding  # the store is away: nobody can take the lease meanwhile
-                log.warning("push_lease_unknown", target=self.name, error=str(exc))
+                if not away:  # once per outage
+                    log.warning("push_lease_unknown", target=self.name, error=str(exc))
+                away = True
             if held and not self.holding:
                 log.info("push_lease_taken", target=self.name)
                 self._wake.set()
