@@ -174,3 +174,44 @@ def _answers(get: object) -> bool:
         return get("/healthz")[0] == 200  # type: ignore[operator]
     except OSError:
         return False
+
+
+def test_the_backup_and_restore_commands_bring_back_links_and_feeds(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """The guide's two shell blocks, run as written (paths pointed at a temp folder, systemctl
+    and chown left to the test): a backup taken while the daemon serves, a restore into an
+    empty state_dir, and the client's link serves the same feed before any pull succeeds."""
+    section = PRODUCTION.split("### Backing up and restoring `state_dir`", 1)[1].split("\n### ", 1)[0]
+    backup, restore = re.findall(r"```sh\n(.*?)```", section, re.S)
+    upstream.state.mode = "ok"
+    upstream.state.set_body((FIXTURES / "teamup-jobs.ics").read_bytes())
+    config = daemon_config(tmp_path, upstream)
+    token = create_token(config, "acme")
+    state, saved = tmp_path / "state", tmp_path / "backup" / "icalproxy-2026-12-01"
+
+    def run(script: str) -> None:
+        script = script.replace("STATE=/var/lib/icalproxy", f"STATE={state}")
+        script = re.sub(r"^BACKUP=/backup/.*$", f"BACKUP={saved}", script, flags=re.M)
+        kept = [line for line in script.splitlines() if not line.startswith(("systemctl ", "chown "))]
+        subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(kept)], check=True, timeout=60)
+
+    daemon = Daemon(config, tmp_path).start()
+    try:
+        served = http(f"{daemon.base}/feed/{token}.ics")
+        assert served[0] == 200
+        run(backup)  # while the daemon runs
+    finally:
+        daemon.stop()
+    assert {p.name for p in saved.iterdir()} == {"icalproxy.db", "alerts.db", "installation.key"}
+    assert all(p.stat().st_mode & 0o077 == 0 for p in saved.iterdir()), "token hashes are private"
+    shutil.rmtree(state)
+    upstream.state.mode = "500"  # the restored feed is served before any pull succeeds
+    run(restore)
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in state.iterdir())
+    restored = Daemon(config, tmp_path).start()
+    try:
+        again = http(f"{restored.base}/feed/{token}.ics")
+        assert again[0] == 200 and again[2] == served[2], "same link, same bytes after the restore"
+    finally:
+        restored.stop()
