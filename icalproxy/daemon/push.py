@@ -612,6 +612,9 @@ class TargetRunner:
                 if not away:  # once per outage
                     log.warning("push_lease_unknown", target=self.name, error=str(exc))
                 away = True
+            except Exception:  # a bug: stand by rather than push without a lease
+                log.exception("push_lease_crashed", target=self.name)
+                held = False
             if held and not self.holding:
                 log.info("push_lease_taken", target=self.name)
                 self._wake.set()
