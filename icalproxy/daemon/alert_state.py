@@ -224,13 +224,14 @@ class SharedAlertState:
         """The shared state, after taking in this replica's ``alerts.db`` once: what it
         reported is not reported again, what it had not delivered yet is not lost."""
         path = state_dir / "alerts.db"
-        if path.exists():
+        marker = f"{IMPORT_MARKER}:{state_dir.resolve()}"
+        if path.exists() and sql.meta(marker) is None:  # read the file only until it is taken in
             own = AlertState(path)
             try:
                 known, outbox = own.export()
             finally:
                 own.close()
-            sql.import_alerts(known, outbox, f"{IMPORT_MARKER}:{state_dir.resolve()}")
+            sql.import_alerts(known, outbox, marker)
         return cls(sql)
 
     def known(self, feed: str) -> dict[str, float]:

@@ -240,13 +240,14 @@ class SharedPushState:
         """The shared state, after taking in this replica's ``push.db`` once (a single daemon
         that moves to a shared store keeps what it pushed: no duplicate, no orphan)."""
         path = state_dir / "push.db"
-        if path.exists():
+        marker = f"{IMPORT_MARKER}:{state_dir.resolve()}"
+        if path.exists() and sql.meta(marker) is None:  # read the file only until it is taken in
             own = PushState(path)
             try:
                 resources, targets = own.export()
             finally:
                 own.close()
-            sql.import_push_rows(resources, targets, f"{IMPORT_MARKER}:{state_dir.resolve()}")
+            sql.import_push_rows(resources, targets, marker)
         return cls(sql)
 
     def rows(self, target: str) -> dict[str, Row]:
