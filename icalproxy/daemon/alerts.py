@@ -189,7 +189,6 @@ class WebhookSender:
         failure = await self._post(hook, webhook_body(item.event, item.payload, hook.format))
         if failure is None:
             await asyncio.to_thread(self.state.delivered, item.seq)
-            self.watch.queued = max(0, (self.watch.queued or 1) - 1)
             self.metrics.alerts["delivered"] += 1
             self.watch.alert_error = None
             log.info("alert_delivered", alert=item.event, id=item.id, attempts=item.attempts + 1)
