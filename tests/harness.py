@@ -299,6 +299,24 @@ def daemon_config(
     return config
 
 
+def replica_config(
+    folder: Path, upstream: Upstream, port: int, database: str, source: str, rest: str
+) -> Path:
+    """``folder/config.yaml`` of one replica: a state folder of its own, the PostgreSQL store
+    on ``port`` that replicas share (password from ``PGPASSWORD``), the upstream as source
+    ``source``, pulled when asked; ``rest`` is the YAML that follows (alerts, feeds)."""
+    folder.mkdir()
+    config = folder / "config.yaml"
+    config.write_text(
+        "state_dir: state\n"
+        f"store: 'postgresql://icalproxy:${{PGPASSWORD}}@127.0.0.1:{port}/{database}'\n"
+        "sources:\n"
+        f"  {source}: {{url: '{upstream.url}', every: 1h, timeout: 2, connect_timeout: 1, retries: 0}}\n"
+        + rest
+    )
+    return config
+
+
 def create_token(config: Path, feed: str, label: str = "") -> str:
     result = subprocess.run(
         [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Daemon, Upstream, wait_until
+from tests.harness import Daemon, Upstream, replica_config, wait_until
 from tests.postgres import PgServer
 from tests.test_conflicts_daemon import HOOK_SECRET, Receiver, _jobs
 
@@ -28,13 +28,12 @@ def hook() -> Iterator[Receiver]:
 
 
 def write_config(folder: Path, upstream: Upstream, pg: PgServer, database: str, hook: str) -> Path:
-    folder.mkdir()
-    config = folder / "config.yaml"
-    config.write_text(
-        "state_dir: state\n"
-        f"store: 'postgresql://icalproxy:${{PGPASSWORD}}@127.0.0.1:{pg.port}/{database}'\n"
-        "sources:\n"
-        f"  crew: {{url: '{upstream.url}', every: 1h, timeout: 2, connect_timeout: 1, retries: 0}}\n"
+    return replica_config(
+        folder,
+        upstream,
+        pg.port,
+        database,
+        "crew",
         "alerts:\n"
         f'  webhook: {{url: "{hook}", format: json, first_retry: 1s, max_retry: 2s, timeout: 5}}\n'
         "feeds:\n"
@@ -42,9 +41,8 @@ def write_config(folder: Path, upstream: Upstream, pg: PgServer, database: str, 
         "    title: Sam\n"
         "    where: {who: Sam}\n"
         "    profile: technician\n"
-        "    conflicts: {window: {past: 1d, future: 30d}}\n"
+        "    conflicts: {window: {past: 1d, future: 30d}}\n",
     )
-    return config
 
 
 def conflicts(receiver: Receiver) -> list[str]:

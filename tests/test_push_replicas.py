@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from icalproxy.core.split import split_feed
-from tests.harness import Daemon, Upstream, create_token, http, wait_until
+from tests.harness import Daemon, Upstream, create_token, http, replica_config, wait_until
 from tests.postgres import PgServer
 from tests.push_servers import PASSWORD, USER, CalDAVServer
 from tests.support import ROOT
@@ -36,22 +36,20 @@ def radicale(tmp_path: Path) -> Iterator[CalDAVServer]:
 
 
 def write_config(folder: Path, upstream: Upstream, pg: PgServer, database: str, caldav: CalDAVServer) -> Path:
-    folder.mkdir()
-    config = folder / "config.yaml"
-    config.write_text(
-        "state_dir: state\n"
-        f"store: 'postgresql://icalproxy:${{PGPASSWORD}}@127.0.0.1:{pg.port}/{database}'\n"
-        "sources:\n"
-        f"  jobs: {{url: '{upstream.url}', every: 1h, timeout: 2, connect_timeout: 1, retries: 0}}\n"
+    return replica_config(
+        folder,
+        upstream,
+        pg.port,
+        database,
+        "jobs",
         "feeds:\n"
         "  jo:\n"
         "    title: Jo\n"
         "    profile: technician\n"
         "    where: {subcalendar: 'Client: Acme Corp'}\n"
         "    push:\n"
-        f'      - caldav: {{url: "{caldav.url}", username: {USER}, password: "${{JO_CALDAV_PASSWORD}}"}}\n'
+        f'      - caldav: {{url: "{caldav.url}", username: {USER}, password: "${{JO_CALDAV_PASSWORD}}"}}\n',
     )
-    return config
 
 
 def push_status(daemon: Daemon) -> dict:
