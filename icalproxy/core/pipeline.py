@@ -21,7 +21,7 @@ from icalproxy.core.redact import RedactedEvent, Redactor
 from icalproxy.core.render import etag_of, render_calendar
 from icalproxy.core.report import FeedReport, Problem, RunReport
 from icalproxy.core.route import Predicate, compile_where, named_subcalendars, required_subcalendars
-from icalproxy.core.stamps import Stamp, StampKey, stamp_event
+from icalproxy.core.stamps import Parts, Stamp, StampKey, stamp_event
 from icalproxy.core.status import StatusKey, StatusRecord
 from icalproxy.core.timezones import UTC_TIMEZONE, ZoneTable
 from icalproxy.core.unmatched import NameIndex, report_unmatched, unmatched_rules
@@ -31,12 +31,24 @@ from icalproxy.records import field, record
 GOOGLE_MAX_BYTES = 1_000_000  # Google Calendar gives up on subscribed feeds above about this size
 
 
-@record(frozen=True)
 class FeedOutput:
-    name: str
-    body: bytes
-    etag: str
-    events: int
+    """A rendered feed. Its ETag (a hash of every byte) is computed when first asked for:
+    the daemon serves it, ``icalproxy render`` only writes files and never needs it."""
+
+    __slots__ = ("_etag", "body", "events", "name")
+
+    def __init__(self, name: str, body: bytes, etag: str | None, events: int) -> None:
+        self.name, self.body, self.events = name, body, events
+        self._etag = etag
+
+    @property
+    def etag(self) -> str:
+        if self._etag is None:
+            self._etag = etag_of(self.body)
+        return self._etag
+
+    def __repr__(self) -> str:
+        return f"FeedOutput(name={self.name!r}, bytes={len(self.body)}, events={self.events})"
 
 
 @record
@@ -196,11 +208,11 @@ class _Run:
         timezones = [chunk for tzid in sorted(tzids) if (chunk := self.zones.definition(tzid)) is not None]
         if not events and not timezones:
             timezones = [UTC_TIMEZONE]  # RFC 5545 §3.6: a calendar holds at least one component
-        events = [self._stamped(feed.name, event) for event in events]
         events.sort(key=lambda item: (item[0], item[1]))
-        body = render_calendar(
-            feed.title, self.rules.publish.refresh_interval, timezones, [e[2] for e in events]
-        )
+        parts: list[bytes] = []
+        for event in events:
+            parts.extend(self._stamped(feed.name, event))
+        body = render_calendar(feed.title, self.rules.publish.refresh_interval, timezones, parts)
         report.events_out = len(events)
         report.series_out = len({uid for uid, _, _ in events})
         if len(body) > GOOGLE_MAX_BYTES:
@@ -208,7 +220,7 @@ class _Run:
                 f"{len(body) / 1e6:.1f} MB: Google Calendar rejects subscribed feeds over about 1 MB; "
                 "a `window` in `where` keeps a feed smaller"
             )
-        return FeedOutput(feed.name, body, etag_of(body), len(events))
+        return FeedOutput(feed.name, body, None, len(events))
 
     def _candidates(self, feed: Feed) -> tuple[list[Series], int]:
         """Series that may match, and the number of distinct UIDs in the feed's sources."""
@@ -345,13 +357,13 @@ class _Run:
             cache[key] = redactor.redact(facts, series.uid, problems=problems)
         return cache[key]
 
-    def _stamped(self, feed: str, event: tuple[str, str, bytes]) -> tuple[str, str, bytes]:
+    def _stamped(self, feed: str, event: tuple[str, str, bytes]) -> Parts:
         uid, key, chunk = event
         stamp_key = (feed, uid, key)
-        chunk, entry = stamp_event(chunk, stamp_key, self.stamps, self.stamp_now)
+        parts, entry = stamp_event(chunk, stamp_key, self.stamps, self.stamp_now)
         if entry is not None:
             self.new_stamps[stamp_key] = entry
-        return uid, key, chunk
+        return parts
 
     # ------------------------------------------------------------ shared
 

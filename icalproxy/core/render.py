@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import timedelta
 
 from icalproxy import __version__
@@ -23,7 +24,10 @@ def duration_text(delta: timedelta) -> str:
     return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
 
 
-def render_calendar(title: str, refresh: timedelta, timezones: list[bytes], events: list[bytes]) -> bytes:
+def render_calendar(
+    title: str, refresh: timedelta, timezones: list[bytes], events: Sequence[bytes]
+) -> bytes:
+    """``events``: their bytes, whole or in pieces (joined as they are)."""
     name = escape_text(title)
     interval = duration_text(refresh)
     header = [
@@ -37,7 +41,7 @@ def render_calendar(title: str, refresh: timedelta, timezones: list[bytes], even
         f"REFRESH-INTERVAL;VALUE=DURATION:{interval}",
         f"X-PUBLISHED-TTL:{interval}",
     ]
-    parts = [fold(line) for line in header]
+    parts: list[bytes] = [fold(line) for line in header]
     parts.extend(timezones)
     parts.extend(events)
     parts.append(b"END:VCALENDAR\r\n")

@@ -195,10 +195,11 @@ _INVISIBLE = re.compile(
 )
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PERCENT = re.compile(r"(?:%[0-9a-f]{2})+", _FLAGS)
-_ODD = re.compile(
-    r"[\u3002\uff61\u2024\u2215\u2044\u29f8\u2216\u29f5\u29f9\u2236\ua789\ufe6b]|" + _INVISIBLE.pattern
+_ODD = re.compile(  # look-alikes, invisible characters and the controls that are not ASCII
+    r"[\u3002\uff61\u2024\u2215\u2044\u29f8\u2216\u29f5\u29f9\u2236\ua789\ufe6b\x80-\x9f\u2028\u2029]|"
+    + _INVISIBLE.pattern
 )
-_ASCII_ODD = re.compile(r"[&%\[({<\x00-\x1f\x7f]")  # entities, escapes, brackets, controls
+_ASCII_ODD = re.compile(r"[&%\x00-\x1f\x7f]")  # entities, escapes, controls
 _BRACKET_AT = re.compile(r"\s*[\[({<]\s*(?:at|@)\s*[\])}>]\s*", _FLAGS)
 _BRACKET_DOT = re.compile(r"\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*", _FLAGS)
 
@@ -263,7 +264,9 @@ _PHONE = re.compile(
 )
 
 # Cheap tests: plain text without any of these cannot hold what the rules find.
-_HINT_CHARS = frozenset(":/\\%&@")
+# A colon is one only with something right after it (tel:x, :8080, ::1, C:\, ://): every
+# rule that reads a colon needs that; "Nachtermin: Ölwechsel" holds nothing to find.
+_HINT_CHARS = frozenset("/\\%&@")
 _DOT_BETWEEN = re.compile(r"[.\u3002](?<=\w[.\u3002])\w")
 _BRACKETED = re.compile(r"[\[({<]\s*(?:[.@]|at|dot)\s*[\])}>]", _FLAGS)
 _PHONE_HINT = re.compile(r"\d\D?\d\D?\d")
@@ -321,7 +324,11 @@ def normalise(line: str) -> str:
 
 
 def _needs_normalising(text: str) -> bool:
+    """False only when normalise would return text unchanged. A bracket alone changes
+    nothing ("(Erdgeschoss)"): only a bracketed at or dot is read anew."""
     if _ASCII_ODD.search(text) is not None:
+        return True
+    if ("[" in text or "(" in text or "{" in text or "<" in text) and _BRACKETED.search(text):
         return True
     if text.isascii():
         return False
@@ -474,6 +481,8 @@ class Scrubber:
         """False when text cannot hold anything to remove (most text)."""
         if self.links or self.emails:
             if not _HINT_CHARS.isdisjoint(text) or _DOT_BETWEEN.search(text):
+                return True
+            if ":" in text and _COLON_BEFORE_TEXT.search(text):
                 return True
             if ("(" in text or "[" in text or "{" in text or "<" in text) and _BRACKETED.search(text):
                 return True

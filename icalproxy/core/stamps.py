@@ -31,6 +31,7 @@ class Stamp(NamedTuple):
 
 
 StampKey = tuple[str, str, str]  # (feed, UID, RECURRENCE-ID key or "")
+Parts = tuple[bytes, ...]  # an event's bytes in pieces, for one b"".join
 
 
 def content_hash(chunk: bytes) -> str:
@@ -41,9 +42,10 @@ def content_hash(chunk: bytes) -> str:
 
 def stamp_event(
     chunk: bytes, key: StampKey, history: Mapping[StampKey, Stamp] | None, now: str
-) -> tuple[bytes, Stamp | None]:
-    """The event with stamps from its visible-content history, and its new history entry
-    (None without a history: every event gets the fixed stamp, nothing is hashed)."""
+) -> tuple[Parts, Stamp | None]:
+    """The event with stamps from its visible-content history, as parts for the feed's one
+    join (no joined copy of each event), and its new history entry (None without a history:
+    every event gets the fixed stamp, nothing is hashed)."""
     if history is None:
         return _with_stamps(chunk, _FIXED_LINES), None
     content = content_hash(chunk)
@@ -64,12 +66,12 @@ def stamp_event(
 _FIXED_LINES = fold(f"DTSTAMP:{FIXED_STAMP}")
 
 
-def _with_stamps(chunk: bytes, lines: bytes) -> bytes:
+def _with_stamps(chunk: bytes, lines: bytes) -> Parts:
     """``lines`` after BEGIN and the UID line (folded or not): the usual place clients look."""
     if not chunk.startswith(_BEGIN):
-        return chunk
+        return (chunk,)
     uid_end = chunk.find(b"\r\n", len(_BEGIN))
     while chunk.startswith((b"\r\n ", b"\r\n\t"), uid_end):
         uid_end = chunk.find(b"\r\n", uid_end + 2)
     at = uid_end + 2
-    return b"".join((chunk[:at], lines, chunk[at:]))
+    return (chunk[:at], lines, chunk[at:])

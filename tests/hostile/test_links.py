@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icalproxy.core.scrub import Scrubber, looks_like_link_or_address, normalise
+from icalproxy.core.scrub import Scrubber, _needs_normalising, looks_like_link_or_address, normalise
 from tests.hostile import MARKER, PROFILES, build_events, event, leaks
 
 # Form → texts, each with the marker inside the link or the address.
@@ -327,3 +327,46 @@ def test_hostile_sizes_cost_linear_time(text: str) -> None:
 def test_brackets_are_read_in_lines_that_are_not_ascii() -> None:
     assert LINK_SCRUBBER.scrub("example[.]com/SECRET Straße 5") == "Straße 5"
     assert LINK_SCRUBBER.scrub("SECRET [at] müller [dot] de, Straße 5") == "Straße 5"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["a", "t", "d", "o", "@", ".", " ", "\t", "(", ")", "[", "]", "{", "}", "<", ">", "at", "dot"]
+            + ["&", "#", ";", "%", "2F", "\x00", "\x1f", "é", "ｈ", "\u3002", "\u200b", "\u2028", "（", "）"]
+        ),
+        max_size=12,
+    ).map("".join)
+)
+def test_a_text_scrubbing_reads_as_it_stands_is_its_own_normal_reading(text: str) -> None:
+    """The scrubber skips normalising a line that needs none: such a line is exactly its
+    normalised reading, brackets included ("(Erdgeschoss)" stays; "(dot)" does not)."""
+    if not _needs_normalising(text):
+        assert normalise(text) == text
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [":", ": ", "::", "/", "\\", ".", "@", " ", "[", "]", "a", "b", "f", "1", "8", "0", "x"]
+            + ["tel", "mailto", "http", "www", "corp", "com", "C", "at", "dot", "(", ")", "+49", "-"]
+        ),
+        max_size=10,
+    ).map("".join)
+)
+def test_a_text_the_quick_test_passes_holds_nothing_any_rule_finds(text: str) -> None:
+    """Scrubber._maybe lets most text skip the rules (a colon with a space after it, say):
+    whatever it lets skip, the rules themselves find nothing in."""
+    for scrubber in (LINK_SCRUBBER, Scrubber(links=True, emails=True, phones=True)):
+        if not scrubber._maybe(text):
+            every_rule = _EveryRule(links=scrubber.links, emails=scrubber.emails, phones=scrubber.phones)
+            assert every_rule._spans(text) == []
+
+
+class _EveryRule(Scrubber):
+    """A scrubber that runs every rule on every text."""
+
+    def _maybe(self, text: str) -> bool:
+        return True
