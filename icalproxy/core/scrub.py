@@ -20,10 +20,11 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from functools import cache
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
-from linkify_it import LinkifyIt
-from linkify_it.tlds import TLDS
+if TYPE_CHECKING:
+    from linkify_it import LinkifyIt
+
 
 # Names a calendar store or a colleague uses for hosts that no public TLD list knows.
 INTERNAL_SUFFIXES = (
@@ -285,9 +286,12 @@ class _Match(Protocol):
 @cache
 def _linkifier() -> LinkifyIt:
     """linkify-it with fuzzy links, e-mails and IPs and every IANA top-level domain."""
+    from linkify_it import LinkifyIt  # noqa: PLC0415  (imported when first needed: start-up)
+    from linkify_it.tlds import TLDS  # noqa: PLC0415  (imported when first needed: start-up)
+
     linkify = LinkifyIt(options={"fuzzy_link": True, "fuzzy_email": True, "fuzzy_ip": True})
     names = sorted({str(name).lower() for name in TLDS} | set(INTERNAL_SUFFIXES))
-    return cast(LinkifyIt, linkify.tlds(names, keep_old=True))
+    return cast("LinkifyIt", linkify.tlds(names, keep_old=True))
 
 
 def _linkify_spans(text: str, want_links: bool, want_emails: bool) -> Iterator[Span]:
@@ -483,6 +487,8 @@ class Scrubber:
             if not _HINT_CHARS.isdisjoint(text) or _DOT_BETWEEN.search(text):
                 return True
             if ":" in text and _COLON_BEFORE_TEXT.search(text):
+                return True
+            if "." in text and _WWW.search(text):  # www.: and www.! too
                 return True
             if ("(" in text or "[" in text or "{" in text or "<" in text) and _BRACKETED.search(text):
                 return True

@@ -7,7 +7,7 @@ import time
 
 import icalendar
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from icalproxy.core.scrub import Scrubber, _needs_normalising, looks_like_link_or_address, normalise
@@ -329,13 +329,20 @@ def test_brackets_are_read_in_lines_that_are_not_ascii() -> None:
     assert LINK_SCRUBBER.scrub("SECRET [at] müller [dot] de, Straße 5") == "Straße 5"
 
 
+_NORMALISING_PIECES = [
+    "a", "t", "d", "o", "@", ".", " ", "\t", "(", ")", "[", "]", "{", "}", "<", ">", "at", "dot",
+    "&", "#", ";", "%", "2F", "\x00", "\x1f", "é", "ｈ", "\u3002", "\u200b", "\u2028", "（", "）",
+]  # fmt: skip
+_RULE_PIECES = [
+    ":", ": ", "::", "/", "\\", ".", "@", " ", "[", "]", "a", "b", "f", "1", "8", "0", "x",
+    "tel", "mailto", "http", "www", "corp", "com", "C", "at", "dot", "(", ")", "+49", "-",
+]  # fmt: skip
+
+
 @settings(max_examples=2000, deadline=None)
 @given(
     st.lists(
-        st.sampled_from(
-            ["a", "t", "d", "o", "@", ".", " ", "\t", "(", ")", "[", "]", "{", "}", "<", ">", "at", "dot"]
-            + ["&", "#", ";", "%", "2F", "\x00", "\x1f", "é", "ｈ", "\u3002", "\u200b", "\u2028", "（", "）"]
-        ),
+        st.sampled_from(_NORMALISING_PIECES),
         max_size=12,
     ).map("".join)
 )
@@ -347,12 +354,12 @@ def test_a_text_scrubbing_reads_as_it_stands_is_its_own_normal_reading(text: str
 
 
 @settings(max_examples=3000, deadline=None)
+@example("www.:")  # the www rule reads any character after the dot
+@example("see www.!")
+@example("Nachtermin: tel:0401234")
 @given(
     st.lists(
-        st.sampled_from(
-            [":", ": ", "::", "/", "\\", ".", "@", " ", "[", "]", "a", "b", "f", "1", "8", "0", "x"]
-            + ["tel", "mailto", "http", "www", "corp", "com", "C", "at", "dot", "(", ")", "+49", "-"]
-        ),
+        st.sampled_from(_RULE_PIECES),
         max_size=10,
     ).map("".join)
 )
