@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -240,6 +239,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         print(line)
     print(f"wrote {len(written)} feed(s) to {out}")
     if args.report:
+        import json  # noqa: PLC0415  (imported when first needed: start-up)
+
         atomic_write(args.report, json.dumps(result.report.as_dict(), indent=2).encode(), mode=0o644)
     return EXIT_FAILED if errors else EXIT_OK
 
@@ -362,6 +363,8 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
             }
             for name, report in found.items()
         }
+        import json  # noqa: PLC0415  (imported when first needed: start-up)
+
         print(json.dumps({"feeds": document}, indent=2, ensure_ascii=False))
     else:
         for report in found.values():

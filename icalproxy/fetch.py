@@ -10,7 +10,6 @@ truncated download is an error, never an empty calendar.
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -77,6 +76,8 @@ class SourceFetcher:
                     raise
             attempt += 1
             delay = min(60.0, 1.0 * 2 ** (attempt - 1))
+            import random  # noqa: PLC0415  (imported when first needed: start-up)
+
             await self.sleep(delay * (0.5 + random.random()))  # full jitter around the delay
 
     async def _fetch_http(self, source: Source, validators: Validators) -> Fetched:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from pathlib import Path
 
 from icalproxy.errors import StateError
@@ -26,6 +25,8 @@ def installation_key(state_dir: Path) -> bytes:
     key = _read(path)
     if key is not None:
         return key
+    import secrets  # noqa: PLC0415  (imported when first needed: start-up)
+
     state_dir.mkdir(parents=True, exist_ok=True)
     temp = state_dir / f".{KEY_FILE}.{secrets.token_hex(8)}.tmp"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

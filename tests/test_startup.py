@@ -4,6 +4,7 @@ the HTTP stack, the scheduler or the daemon (issue 11: start-up was a quarter of
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,9 +33,14 @@ sys.exit(code)
 """
 
 
-def modules_after(*args: str) -> set[str]:
+def modules_after(*args: str, env: dict[str, str] | None = None) -> set[str]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stderr.splitlines() if line.startswith("MODULES "))
@@ -65,10 +71,16 @@ def test_file_commands_import_no_http_stack_scheduler_or_daemon(command: list[st
 
 def test_render_skips_what_only_other_commands_use(tmp_path: Path) -> None:
     """Start-up counts (issue 11): no conflict finder, no dataclasses (records.py), no tempfile
-    or importlib.resources (storage.py and tzdata_zones.py read and write without them)."""
+    or importlib.resources (storage.py and tzdata_zones.py read and write without them), no
+    hashing (the ETag and the keyed UID are made when first needed) and no random numbers."""
     out = str(tmp_path / "out")
-    loaded = modules_after("render", "--config", EXAMPLE, "--out", out, "--now", "2026-11-25")
+    state = tmp_path / "state"  # made by an earlier run: a first one creates the key (secrets)
+    state.mkdir()
+    (state / "installation.key").write_text("ab" * 32 + "\n")
+    env = {"ICALPROXY_STATE_DIR": str(state)}
+    loaded = modules_after("render", "--config", EXAMPLE, "--out", out, "--now", "2026-11-25", env=env)
     unwanted = ("icalproxy.core.conflicts", "dataclasses", "tempfile", "importlib.resources")
+    unwanted += ("hashlib", "hmac", "secrets", "random")
     assert "icalproxy.core.pipeline" in loaded
     assert [name for name in unwanted if name in loaded] == []
 

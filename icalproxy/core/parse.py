@@ -12,8 +12,6 @@ what cannot be used is skipped and reported with its line number.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import re
 from collections.abc import Iterable
@@ -614,6 +612,9 @@ def derived_uid(component: Component, key: bytes = b"") -> str:
     """A stable UID for a VEVENT that has none: a keyed hash (HMAC-SHA-256 with the
     installation's secret) of its time and summary lines, so that a subscriber cannot
     confirm a guessed internal title by hashing it."""
+    import hashlib  # noqa: PLC0415  (imported when first needed: start-up)
+    import hmac  # noqa: PLC0415  (imported when first needed: start-up)
+
     digest = hmac.new(key or b"icalproxy-no-installation-key", digestmod=hashlib.sha256)
     for prop in component.select(("DTSTART", "DTEND", "SUMMARY", "RRULE")):
         digest.update(f"{prop.name}{prop.params}:{prop.value}\n".encode())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -24,9 +23,7 @@ def duration_text(delta: timedelta) -> str:
     return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
 
 
-def render_calendar(
-    title: str, refresh: timedelta, timezones: list[bytes], events: Sequence[bytes]
-) -> bytes:
+def render_calendar(title: str, refresh: timedelta, timezones: list[bytes], events: Sequence[bytes]) -> bytes:
     """``events``: their bytes, whole or in pieces (joined as they are)."""
     name = escape_text(title)
     interval = duration_text(refresh)
@@ -50,4 +47,6 @@ def render_calendar(
 
 def etag_of(body: bytes) -> str:
     """A strong ETag: a hash of the exact bytes served."""
+    import hashlib  # noqa: PLC0415  (imported when first needed: start-up)
+
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'

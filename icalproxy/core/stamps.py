@@ -14,7 +14,6 @@ content is stamped with a fixed moment, so the bytes depend on the visible conte
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -37,6 +36,8 @@ Parts = tuple[bytes, ...]  # an event's bytes in pieces, for one b"".join
 def content_hash(chunk: bytes) -> str:
     """A hash of an event as redaction wrote it (redact.py never copies a source's stamps):
     what a subscriber can see."""
+    import hashlib  # noqa: PLC0415  (imported when first needed: start-up)
+
     return hashlib.blake2b(chunk, digest_size=16).hexdigest()
 
 

@@ -13,7 +13,6 @@ times float; the report says so.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Mapping
 from functools import lru_cache
@@ -77,13 +76,14 @@ class ZoneTable:
         if not validated:
             return None
         body = "\n".join(validated)
+        import hashlib  # noqa: PLC0415  (imported when first needed: start-up)
+
         name = "icalproxy-zone-" + hashlib.sha256(body.encode()).hexdigest()[:16]
         self._definitions.setdefault(name, _render(name, validated))
         return name
 
     def definition(self, name: str) -> bytes | None:
         return self._definitions.get(name)
-
 
 
 def validated_rules(component: Component) -> list[str] | None:
