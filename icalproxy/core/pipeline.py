@@ -29,6 +29,7 @@ from icalproxy.core.values import RecurrenceBudget
 from icalproxy.records import field, record
 
 GOOGLE_MAX_BYTES = 1_000_000  # Google Calendar gives up on subscribed feeds above about this size
+_CANCELLED_LINE = b"\r\nSTATUS:CANCELLED\r\n"
 
 
 class FeedOutput:
@@ -288,13 +289,20 @@ class _Run:
         emitted = 0
         if master_in and master_facts is not None:
             result = self._redact(master_facts, series, redactor, excluded, None)
-            if result is not None and self._cancelled_long_ago(master_facts, result, cancelled_before):
+            # (the STATUS test inline first: most events are not cancelled, a call costs more)
+            cancelled = result is not None and _CANCELLED_LINE in result.chunk
+            if (
+                cancelled
+                and result is not None
+                and self._cancelled_long_ago(master_facts, result, cancelled_before)
+            ):
                 report.dropped["cancelled, past keep_cancelled"] += 1
             elif result is None:
                 report.dropped["dropped by profile"] += 1
             else:
                 events.append((series.uid, "", result.chunk))
-                events.extend((uid, "", chunk) for uid, chunk in result.extra)
+                if result.extra:
+                    events.extend((uid, "", chunk) for uid, chunk in result.extra)
                 tzids |= result.tzids
                 emitted += 1
         for key, override, override_facts in kept_overrides:
@@ -306,10 +314,13 @@ class _Run:
             if result is None:
                 report.dropped["dropped by profile"] += 1
                 continue
-            if self._cancelled_long_ago(override_facts, result, cancelled_before):
+            if _CANCELLED_LINE in result.chunk and self._cancelled_long_ago(
+                override_facts, result, cancelled_before
+            ):
                 report.dropped["cancelled, past keep_cancelled"] += 1
                 continue
-            events.extend((uid, "", chunk) for uid, chunk in result.extra)
+            if result.extra:
+                events.extend((uid, "", chunk) for uid, chunk in result.extra)
             if standalone is not None:
                 events.append((standalone, "", result.chunk))
                 report.standalone += 1
@@ -322,7 +333,7 @@ class _Run:
     def _cancelled_long_ago(self, facts: EventFacts, result: RedactedEvent, before: datetime | None) -> bool:
         """A job shown as cancelled (its own STATUS or the catalogue's) that ended before
         ``before``: phones showed it struck through for the feed's keep_cancelled; now it goes."""
-        if before is None or b"\r\nSTATUS:CANCELLED\r\n" not in result.chunk:
+        if before is None or _CANCELLED_LINE not in result.chunk:
             return False
         _, end = facts.span(self.now)
         return end is not None and end < before
@@ -401,6 +412,14 @@ class _Run:
 
 def _is_private(component: Component) -> bool:
     """RFC 5545: any CLASS but PUBLIC (unknown and malformed values included) is private."""
+    data, start, end = component.data, component.start, component.end + 1  # with its last newline
+    lines = data.count(b"\nCLASS", start, end)
+    if not lines:
+        return False
+    public = data.count(b"\nCLASS:PUBLIC\r\n", start, end)
+    folded = data.count(b"\nCLASS:PUBLIC\r\n ", start, end) + data.count(b"\nCLASS:PUBLIC\r\n\t", start, end)
+    if public == lines and not folded:
+        return False  # every CLASS line, its children's too, is a plain unfolded PUBLIC
     return any(prop.value.strip().upper() != "PUBLIC" for prop in component.all("CLASS"))
 
 

@@ -4,7 +4,11 @@ override of a private series inherits the master's privacy unless it says otherw
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from icalproxy.core.parse import parse
+from icalproxy.core.pipeline import _is_private
 from tests.hostile.markers import REDACTING, assert_clean, calendar, event, render
 
 VALUES = [
@@ -73,3 +77,24 @@ def test_override_moved_alone_into_a_feed_inherits_privacy() -> None:
     result = render(text, rules)
     assert_clean(result, ("client",))
     assert "SUMMARY:Reserved" in result.feeds["client"].body.decode()
+
+
+_CLASS_LINES = [
+    "CLASS:PUBLIC", "CLASS:PRIVATE", "CLASS:PUBLIC\r\n X", "CLASS:PUBLIC\r\n\tX", "CLASS:public",
+    "CLASS;X=1:PUBLIC", "CLASSIFICATION:PUBLIC", "CLASS:PUBLIC ", "CLASS:\r\n PUBLIC", "SUMMARY:x",
+    "BEGIN:VALARM\r\nCLASS:PRIVATE\r\nEND:VALARM", "BEGIN:VALARM\r\nCLASS:PUBLIC\r\nEND:VALARM",
+]  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_CLASS_LINES), max_size=5), st.booleans())
+def test_the_quick_public_class_test_agrees_with_reading_every_class_line(lines: list[str], lf: bool) -> None:
+    """A series is private by its master's CLASS lines; the common plain CLASS:PUBLIC is told
+    from the bytes without reading the lines, and the answer is the same as reading them."""
+    body = "\r\n".join(["BEGIN:VCALENDAR", "BEGIN:VEVENT", "UID:u", "DTSTART:20261201T080000Z", *lines])
+    text = body + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    data = (text.replace("\r\n", "\n") if lf else text).encode()
+    master = parse(data, "s").series["u"].master
+    assert master is not None
+    read = any(prop.value.strip().upper() != "PUBLIC" for prop in master.all("CLASS"))
+    assert _is_private(master) == read
