@@ -4,12 +4,15 @@ pulls requested in bursts are merged instead of queued, and nobody is told "done
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Source
+from icalproxy.core import pipeline
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.store import FeedBody, Store, open_sql_store
@@ -136,3 +139,30 @@ def test_readiness_and_metrics_describe_a_feed_before_its_state_is_written(tmp_p
     seen = asyncio.run(scenario())
     assert {name for name, _ in seen} == set(load_config(ROOT / "config.example.yaml", env={}).rules.feeds)
     assert all(described for _, described in seen), seen
+
+
+def test_feed_etags_are_hashed_in_the_render_thread_never_on_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FeedOutput hashes its bytes when first asked for its ETag; the daemon asks in the
+    worker thread that rendered, so serving never waits on hashing megabytes of feeds."""
+    hashed_in: list[str] = []
+    original = pipeline.etag_of
+
+    def recorded(body: bytes) -> str:
+        hashed_in.append(threading.current_thread().name)
+        return original(body)
+
+    monkeypatch.setattr(pipeline, "etag_of", recorded)
+
+    async def scenario() -> str:
+        async with aiohttp.ClientSession() as session:
+            service = _service(tmp_path, session)
+            await service.restore()
+            await service.pull_all()
+            await service.render(list(service.config.rules.feeds))
+            return threading.current_thread().name
+
+    loop_thread = asyncio.run(scenario())
+    assert len(hashed_in) >= len(load_config(ROOT / "config.example.yaml", env={}).rules.feeds)
+    assert loop_thread not in hashed_in

@@ -30,7 +30,7 @@ import structlog
 from icalproxy.config.model import Config
 from icalproxy.core.conflicts import find_conflicts
 from icalproxy.core.parse import ParsedSource, parse
-from icalproxy.core.pipeline import FeedOutput, render_feeds
+from icalproxy.core.pipeline import BuildResult, FeedOutput, render_feeds
 from icalproxy.core.stamps import Stamp, StampKey
 from icalproxy.core.status import StatusKey, StatusRecord
 from icalproxy.daemon import history
@@ -496,7 +496,7 @@ class FeedService:
         now = datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
         started = time.perf_counter()
         result = await asyncio.to_thread(
-            render_feeds, parsed, self.config.rules, now, wanted, self.stamps, self.status_history
+            _render_hashed, parsed, self.config.rules, now, wanted, self.stamps, self.status_history
         )
         # The new history is kept in memory at once and written with the feed versions.
         changed_history = {k: v for k, v in result.stamps.items() if self.stamps.get(k) != v}
@@ -650,3 +650,12 @@ def _iso(moment: float | None) -> str | None:
     if moment is None:
         return None
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _render_hashed(*args: Any) -> BuildResult:
+    """render_feeds, with every feed's ETag computed in this worker thread (a FeedOutput
+    hashes its bytes when first asked): the event loop that serves them never hashes."""
+    result = render_feeds(*args)
+    for output in result.feeds.values():
+        _ = output.etag
+    return result
