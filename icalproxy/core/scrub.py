@@ -327,12 +327,17 @@ def normalise(line: str) -> str:
     return text
 
 
+def _bracketed_word(text: str) -> bool:
+    """A bracketed at or dot ("[at]", "(.)"): read as @ or . by normalise, a hint of an address."""
+    return ("[" in text or "(" in text or "{" in text or "<" in text) and _BRACKETED.search(text) is not None
+
+
 def _needs_normalising(text: str) -> bool:
     """False only when normalise would return text unchanged. A bracket alone changes
     nothing ("(Erdgeschoss)"): only a bracketed at or dot is read anew."""
     if _ASCII_ODD.search(text) is not None:
         return True
-    if ("[" in text or "(" in text or "{" in text or "<" in text) and _BRACKETED.search(text):
+    if _bracketed_word(text):
         return True
     if text.isascii():
         return False
@@ -490,7 +495,7 @@ class Scrubber:
                 return True
             if "." in text and _WWW.search(text):  # www.: and www.! too
                 return True
-            if ("(" in text or "[" in text or "{" in text or "<" in text) and _BRACKETED.search(text):
+            if _bracketed_word(text):
                 return True
             if self.emails and " dot " in text.lower():
                 return True
