@@ -289,16 +289,10 @@ class _Run:
         emitted = 0
         if master_in and master_facts is not None:
             result = self._redact(master_facts, series, redactor, excluded, None)
-            # (the STATUS test inline first: most events are not cancelled, a call costs more)
-            cancelled = result is not None and _CANCELLED_LINE in result.chunk
-            if (
-                cancelled
-                and result is not None
-                and self._cancelled_long_ago(master_facts, result, cancelled_before)
-            ):
-                report.dropped["cancelled, past keep_cancelled"] += 1
-            elif result is None:
+            if result is None:
                 report.dropped["dropped by profile"] += 1
+            elif _CANCELLED_LINE in result.chunk and self._ended_before(master_facts, cancelled_before):
+                report.dropped["cancelled, past keep_cancelled"] += 1
             else:
                 events.append((series.uid, "", result.chunk))
                 if result.extra:
@@ -314,9 +308,7 @@ class _Run:
             if result is None:
                 report.dropped["dropped by profile"] += 1
                 continue
-            if _CANCELLED_LINE in result.chunk and self._cancelled_long_ago(
-                override_facts, result, cancelled_before
-            ):
+            if _CANCELLED_LINE in result.chunk and self._ended_before(override_facts, cancelled_before):
                 report.dropped["cancelled, past keep_cancelled"] += 1
                 continue
             if result.extra:
@@ -330,10 +322,12 @@ class _Run:
             emitted += 1
         return emitted
 
-    def _cancelled_long_ago(self, facts: EventFacts, result: RedactedEvent, before: datetime | None) -> bool:
-        """A job shown as cancelled (its own STATUS or the catalogue's) that ended before
-        ``before``: phones showed it struck through for the feed's keep_cancelled; now it goes."""
-        if before is None or _CANCELLED_LINE not in result.chunk:
+    def _ended_before(self, facts: EventFacts, before: datetime | None) -> bool:
+        """Of a job shown as cancelled (its own STATUS or the catalogue's: the caller has seen
+        the line): it ended before ``before``. Phones showed it struck through for the feed's
+        keep_cancelled; now it goes. The line is looked for inline, not here: most events are
+        not cancelled, and a call per event costs more than the look."""
+        if before is None:
             return False
         _, end = facts.span(self.now)
         return end is not None and end < before
