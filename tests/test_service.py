@@ -13,6 +13,7 @@ import pytest
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Source
 from icalproxy.core import pipeline
+from icalproxy.core.parse import ParsedSource
 from icalproxy.daemon.metrics import Metrics
 from icalproxy.daemon.service import FeedService
 from icalproxy.daemon.store import FeedBody, Store, open_sql_store
@@ -166,3 +167,39 @@ def test_feed_etags_are_hashed_in_the_render_thread_never_on_the_event_loop(
     loop_thread = asyncio.run(scenario())
     assert len(hashed_in) >= len(load_config(ROOT / "config.example.yaml", env={}).rules.feeds)
     assert loop_thread not in hashed_in
+
+
+def test_a_held_shrink_is_never_shown_without_its_reason(tmp_path: Path) -> None:
+    """/readyz reads a source's status at any await of a pull: while the shrink guard takes an
+    ops acceptance or saves its count, a source shown as held already says why."""
+    seen: list[dict[str, object]] = []
+
+    async def scenario() -> bool:
+        async with aiohttp.ClientSession() as session:
+            service = _service(tmp_path, session)
+            await service.restore()
+            await service.pull_all()
+            status = service.sources["jobs"]
+            store = service.store
+            take, save = store.take_shrink_acceptance, store.save_shrink_guard
+
+            async def taking(source: str) -> bool:
+                seen.append(status.as_dict(0.0))
+                return await take(source)
+
+            async def saving(name: str, held_pulls: int, held_events: int | None) -> None:
+                seen.append(status.as_dict(0.0))
+                await save(name, held_pulls, held_events)
+
+            store.take_shrink_acceptance = taking  # type: ignore[method-assign]
+            store.save_shrink_guard = saving  # type: ignore[method-assign]
+            shrunk = ParsedSource("jobs", {}, {}, [], vevents=1)
+            return await service._held_by_shrink_guard(status, shrunk)
+
+    assert asyncio.run(scenario()) is True
+    assert len(seen) == 2
+    for snapshot in seen:
+        guard = snapshot["shrink_guard"]
+        assert isinstance(guard, dict)
+        if guard["held"]:
+            assert "shrink guard" in str(snapshot["last_error"])

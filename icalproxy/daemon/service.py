@@ -275,33 +275,36 @@ class FeedService:
         if not shrunk:
             status.held_pulls, status.held_events = 0, None
             return False
-        await self._guard_state(status, status.held_pulls + 1, after)
+        pulls = status.held_pulls + 1
         try:
             accepted = await self.store.take_shrink_acceptance(status.name)
         except StateError as exc:
             self._store_failed(exc)
             accepted = False
-        if accepted or status.held_pulls >= guard.confirm_pulls:
+        if accepted or pulls >= guard.confirm_pulls:
             log.warning(
                 "shrink_accepted",
                 source=status.name,
                 before=before,
                 after=after,
                 by="ops" if accepted else "persistence",
-                pulls=status.held_pulls,
+                pulls=pulls,
             )
             await self._guard_state(status, 0, None)
             return False
+        # The reason first, then the count (which /readyz shows as held): no reader sees a
+        # held source without its reason while the count is being saved.
         status.last_error = (
             f"shrink guard: {before} → {after} events; last good version kept "
-            f"({status.held_pulls}/{guard.confirm_pulls} pulls)"
+            f"({pulls}/{guard.confirm_pulls} pulls)"
         )
+        await self._guard_state(status, pulls, after)
         log.warning(
             "shrink_held",
             source=status.name,
             before=before,
             after=after,
-            pulls=status.held_pulls,
+            pulls=pulls,
             confirm=guard.confirm_pulls,
         )
         return True
