@@ -48,7 +48,7 @@ from icalproxy.config.model import (
     Window,
 )
 from icalproxy.config.regex_guard import backtracking_risk
-from icalproxy.core.redact import Redactor
+from icalproxy.core.scrub import Scrubber
 from icalproxy.core.template import TemplateError, compile_template
 from icalproxy.errors import ConfigError
 from icalproxy.records import field_names
@@ -482,7 +482,11 @@ def _statuses(check: _Checker, node: Located | None) -> StatusCatalogue:
 
 
 # The client profile's scrubber: catalogue texts go through it like every text a client sees.
-_CLIENT_SCRUB = Redactor(BUILTIN_PROFILES["client"], StatusCatalogue())
+_CLIENT_SCRUB = Scrubber(
+    links=BUILTIN_PROFILES["client"].scrub.links,
+    emails=BUILTIN_PROFILES["client"].scrub.emails,
+    phones=BUILTIN_PROFILES["client"].scrub.phones,
+)
 
 
 def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | None:
@@ -850,7 +854,7 @@ def _shift(check: _Checker, node: Located) -> tuple[tuple[int, int] | None, ...]
     fields = check.mapping(node, "shift", set(node.value) if isinstance(node.value, dict) else set())
     if not fields:
         if fields is not None:
-            check.fail(node, "shift needs at least one day, e.g. mon-fri: \"07:00-17:00\"")
+            check.fail(node, 'shift needs at least one day, e.g. mon-fri: "07:00-17:00"')
         return None
     days: list[tuple[int, int] | None] = [None] * 7
     seen: dict[int, str] = {}

@@ -15,7 +15,6 @@ label ("Link:") or still looks like a link or an address, the line goes altogeth
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -316,6 +315,8 @@ def normalise(line: str) -> str:
         text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)
         text = _INVISIBLE.sub("", text)
         if "&" in text:
+            import html  # noqa: PLC0415  (imported when first needed: start-up)
+
             text = html.unescape(text)
         if "%" in text:
             text = _PERCENT.sub(_percent_decode, text)
