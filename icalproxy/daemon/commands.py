@@ -23,61 +23,74 @@ if TYPE_CHECKING:
     from icalproxy.daemon.store import SqlStore
 
 
-def add_daemon_commands(commands: Any, config_arg: Callable[[argparse.ArgumentParser], None]) -> None:
-    serve = commands.add_parser("serve", help="run the daemon: pull, render and serve feeds")
-    config_arg(serve)
-    serve.add_argument("--listen", metavar="HOST:PORT", help="overrides server.listen")
-    serve.add_argument(
-        "--ops-listen", metavar="HOST:PORT", help="overrides server.ops_listen (/readyz, /metrics)"
-    )
-    serve.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
-    serve.set_defaults(handler=cmd_serve)
+def add_daemon_commands(
+    commands: Any,
+    config_arg: Callable[[argparse.ArgumentParser], None],
+    wanted: Callable[[str], bool] = lambda _name: True,
+) -> None:
+    """The daemon's commands, those ``wanted`` (by name) of them."""
+    if wanted("serve"):
+        serve = commands.add_parser("serve", help="run the daemon: pull, render and serve feeds")
+        config_arg(serve)
+        serve.add_argument("--listen", metavar="HOST:PORT", help="overrides server.listen")
+        serve.add_argument(
+            "--ops-listen", metavar="HOST:PORT", help="overrides server.ops_listen (/readyz, /metrics)"
+        )
+        serve.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+        serve.set_defaults(handler=cmd_serve)
 
-    token = commands.add_parser("token", help="manage secret subscribe URLs")
-    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    new = token_commands.add_parser("new", help="create a token for a feed; prints its URLs once")
-    config_arg(new)
-    new.add_argument("feed", help="feed name")
-    new.add_argument("--label", default="", help="who or what it is for (e.g. 'Alice, iPhone')")
-    new.add_argument(
-        "--replace",
-        action="store_true",
-        help="revoke the feed's active tokens with the same label first (rotation in one step)",
-    )
-    new.set_defaults(handler=cmd_token_new)
-    listing = token_commands.add_parser("list", help="list tokens (never the secrets)")
-    config_arg(listing)
-    listing.set_defaults(handler=cmd_token_list)
-    revoke = token_commands.add_parser("revoke", help="revoke a token by its id; effective at once")
-    config_arg(revoke)
-    revoke.add_argument("id", help="token id from 'token list'")
-    revoke.set_defaults(handler=cmd_token_revoke)
+    if wanted("token"):
+        token = commands.add_parser("token", help="manage secret subscribe URLs")
+        token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+        new = token_commands.add_parser("new", help="create a token for a feed; prints its URLs once")
+        config_arg(new)
+        new.add_argument("feed", help="feed name")
+        new.add_argument("--label", default="", help="who or what it is for (e.g. 'Alice, iPhone')")
+        new.add_argument(
+            "--replace",
+            action="store_true",
+            help="revoke the feed's active tokens with the same label first (rotation in one step)",
+        )
+        new.set_defaults(handler=cmd_token_new)
+        listing = token_commands.add_parser("list", help="list tokens (never the secrets)")
+        config_arg(listing)
+        listing.set_defaults(handler=cmd_token_list)
+        revoke = token_commands.add_parser("revoke", help="revoke a token by its id; effective at once")
+        config_arg(revoke)
+        revoke.add_argument("id", help="token id from 'token list'")
+        revoke.set_defaults(handler=cmd_token_revoke)
 
-    accept = commands.add_parser(
-        "accept-shrink",
-        help="accept a source's sudden shrink at its next pull, or a feed's emptying (guards)",
-    )
-    config_arg(accept)
-    accept.add_argument("source", metavar="SOURCE|FEED", help="source name, or feed name")
-    accept.set_defaults(handler=cmd_accept_shrink)
+    if wanted("accept-shrink"):
+        accept = commands.add_parser(
+            "accept-shrink",
+            help="accept a source's sudden shrink at its next pull, or a feed's emptying (guards)",
+        )
+        config_arg(accept)
+        accept.add_argument("source", metavar="SOURCE|FEED", help="source name, or feed name")
+        accept.set_defaults(handler=cmd_accept_shrink)
 
-    status = commands.add_parser("status", help="each job's client-facing status, since when and why")
-    config_arg(status)
-    status.add_argument("--feed", required=True, help="the feed to show")
-    status.set_defaults(handler=cmd_status)
-    push = commands.add_parser("push", help="mirror feeds into their CalDAV calendars (push: targets)")
-    config_arg(push)
-    push.add_argument("--feed", action="append", help="only this feed (repeatable)")
-    push.add_argument("--once", action="store_true", required=True, help="one sync per target, then exit")
-    push.set_defaults(handler=cmd_push)
+    if wanted("status"):
+        status = commands.add_parser("status", help="each job's client-facing status, since when and why")
+        config_arg(status)
+        status.add_argument("--feed", required=True, help="the feed to show")
+        status.set_defaults(handler=cmd_status)
 
-    feeds = commands.add_parser("feeds", help="list feeds: sources, profile, events, size, tokens")
-    config_arg(feeds)
-    feeds.set_defaults(handler=cmd_feeds)
+    if wanted("push"):
+        push = commands.add_parser("push", help="mirror feeds into their CalDAV calendars (push: targets)")
+        config_arg(push)
+        push.add_argument("--feed", action="append", help="only this feed (repeatable)")
+        push.add_argument("--once", action="store_true", required=True, help="one sync per target, then exit")
+        push.set_defaults(handler=cmd_push)
 
-    migrate = commands.add_parser("migrate", help="bring the state store's schema up to date")
-    config_arg(migrate)
-    migrate.set_defaults(handler=cmd_migrate)
+    if wanted("feeds"):
+        feeds = commands.add_parser("feeds", help="list feeds: sources, profile, events, size, tokens")
+        config_arg(feeds)
+        feeds.set_defaults(handler=cmd_feeds)
+
+    if wanted("migrate"):
+        migrate = commands.add_parser("migrate", help="bring the state store's schema up to date")
+        config_arg(migrate)
+        migrate.set_defaults(handler=cmd_migrate)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
