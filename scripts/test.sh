@@ -49,5 +49,6 @@ bash scripts/browser-setup.sh || {
 .venv/bin/ruff check icalproxy tests benchmarks
 .venv/bin/mypy   # strict, on the pure core and the config (see pyproject.toml)
 # Two workers (the target machine's two cores); each test file stays on one worker, so a
-# module's servers start once. PYTEST_WORKERS=0 runs everything in this process.
-.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
+# module's servers start once. Files are handed out in collection order, the longest first
+# (tests/conftest.py). PYTEST_WORKERS=0 runs everything in this process.
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
