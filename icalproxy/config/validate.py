@@ -482,11 +482,7 @@ def _statuses(check: _Checker, node: Located | None) -> StatusCatalogue:
 
 
 # The client profile's scrubber: catalogue texts go through it like every text a client sees.
-_CLIENT_SCRUB = Scrubber(
-    links=BUILTIN_PROFILES["client"].scrub.links,
-    emails=BUILTIN_PROFILES["client"].scrub.emails,
-    phones=BUILTIN_PROFILES["client"].scrub.phones,
-)
+_CLIENT_SCRUB = Scrubber.of(BUILTIN_PROFILES["client"].scrub)
 
 
 def _status_entry(check: _Checker, value: str, body: Located) -> StatusEntry | None:

@@ -325,9 +325,7 @@ class Redactor:
         self._same_zone: dict[str, dict[bytes, str]] = {}
         self._cleaned: dict[str, str] = {}
         self._summaries: dict[bytes | None, str] = {}
-        self.scrubber = Scrubber(
-            links=profile.scrub.links, emails=profile.scrub.emails, phones=profile.scrub.phones
-        )
+        self.scrubber = Scrubber.of(profile.scrub)
         self._scrub_key = (profile.scrub.links, profile.scrub.emails, profile.scrub.phones)
         busy_summary = self._clean(self.busy_summary.render({}))
         self._busy_lines = fold("SUMMARY:" + escape_text(busy_summary)) if busy_summary else b""

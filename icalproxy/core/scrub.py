@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Protocol, cast
 if TYPE_CHECKING:
     from linkify_it import LinkifyIt
 
+    from icalproxy.config.model import Scrub
+
 
 # Names a calendar store or a colleague uses for hosts that no public TLD list knows.
 INTERNAL_SUFFIXES = (
@@ -455,6 +457,11 @@ class Scrubber:
         self.links = links
         self.emails = emails
         self.phones = phones
+
+    @classmethod
+    def of(cls, options: Scrub) -> Scrubber:
+        """The scrubber a profile's ``scrub:`` options ask for."""
+        return cls(links=options.links, emails=options.emails, phones=options.phones)
 
     def scrub(self, text: str) -> str:
         """Remove links, e-mails (and phones) from each line; a line left empty, as a bare
