@@ -60,6 +60,8 @@ class BuildResult:
     stamps: dict[StampKey, Stamp] = field(default_factory=dict)
     # Each job's client-facing status now, since when and why (see status.py).
     statuses: dict[StatusKey, StatusRecord] = field(default_factory=dict)
+    # The feeds rendered (given to the sink, or in ``feeds``), in the rules' order.
+    rendered: list[str] = field(default_factory=list)
 
 
 def parse_sources(
@@ -93,43 +95,142 @@ def render_feeds(
     content gets a fixed stamp); ``statuses``: what each job's client saw before (None:
     no history, a first render). ``sink``: given each feed as soon as it is rendered, which
     is then not kept in the result (``feeds`` stays empty: memory holds one feed at a time)."""
-    run = _Run(sources, rules, now, stamps, statuses)
-    wanted = set(only) if only is not None else None
-    feeds = []
-    for name, feed in rules.feeds.items():
-        if wanted is not None and name not in wanted:
-            continue
-        missing = [source for source in feed.sources if source not in sources]
-        if missing:
-            report = run.report.feeds[name] = FeedReport(name)
-            report.notes.append(f"not rendered: no data yet from {', '.join(missing)}")
-            continue
-        feeds.append(feed)
-    run.plan(feeds)
-    outputs: dict[str, FeedOutput] = {}
-    for feed in feeds:
-        output = run.render(feed)
-        if sink is None:
-            outputs[feed.name] = output
-        else:
-            sink(output)
-        del output
-    # No silent emptying (see unmatched.py); facts read only for this are not kept.
-    names = NameIndex(sources, rules.custom_fields, lambda c, source: run.facts(c, source, keep=False))
-    for feed in feeds:
-        report_unmatched(run.report.feeds[feed.name], unmatched_rules(feed.where, feed.sources, names))
-    for source in sources.values():
-        run.report.problems.extend(source.problems)
-        run.report.source_events[source.source] = source.vevents
-    run.report.problems.extend(dict.fromkeys(run.problems))
-    run.report.problems.extend(
-        Problem(source, line, "RRULE too costly to expand; `window` treats the series as open-ended")
-        for source, line in run.recurrence.cut
-    )
-    records: dict[StatusKey, StatusRecord] = {}
-    for redactor in run.redactors():
-        records.update(redactor.status_records)
-    return BuildResult(outputs, run.report, run.new_stamps, records)
+    plan = RenderPlan(sources, rules, now, only, stamps, statuses)
+    return plan.finish([plan.render(plan.names, sink)])
+
+
+@record
+class FeedShare:
+    """What rendering one feed found, kept apart from the run's other feeds: shares rendered
+    in other places (processes, see icalproxy/render_jobs.py) then merge, feed by feed in
+    the rules' order, into the result that rendering every feed in one go gives."""
+
+    name: str
+    report: FeedReport
+    skipped: list[Problem]  # series no check foresaw, lost (the run report's problems)
+    repaired: list[Problem]  # values repaired or dropped while redacting
+    cut: list[tuple[str, int]]  # (source, line) of series whose RRULE was too costly
+
+
+@record
+class RenderShare:
+    """Some feeds of a run, rendered: each one's share, and the history they wrote."""
+
+    feeds: list[FeedShare]
+    stamps: dict[StampKey, Stamp]
+    statuses: dict[StatusKey, StatusRecord]
+
+
+class RenderPlan:
+    """A run planned once (the feeds to render, the series each may show, which series
+    several feeds share), rendered in shares of its feeds, then finished with all of them.
+    ``render_feeds`` renders one share of every feed; a share may as well be rendered by a
+    copy of the plan in another process, and its RenderShare sent back (it pickles)."""
+
+    def __init__(
+        self,
+        sources: Mapping[str, ParsedSource],
+        rules: Rules,
+        now: datetime,
+        only: Iterable[str] | None = None,
+        stamps: Mapping[StampKey, Stamp] | None = None,
+        statuses: Mapping[StatusKey, StatusRecord] | None = None,
+    ) -> None:
+        self._run = run = _Run(sources, rules, now, stamps, statuses)
+        wanted = set(only) if only is not None else None
+        self._feeds: dict[str, Feed] = {}
+        self._missing: dict[str, FeedReport] = {}
+        for name, feed in rules.feeds.items():
+            if wanted is not None and name not in wanted:
+                continue
+            missing = [source for source in feed.sources if source not in sources]
+            if missing:
+                report = self._missing[name] = FeedReport(name)
+                report.notes.append(f"not rendered: no data yet from {', '.join(missing)}")
+                continue
+            self._feeds[name] = feed
+        run.plan(list(self._feeds.values()))
+        self._outputs: dict[str, FeedOutput] = {}
+
+    @property
+    def names(self) -> list[str]:
+        """The feeds to render, in the rules' order (a feed whose sources have no data yet
+        is not among them: its report says so)."""
+        return list(self._feeds)
+
+    def cost(self, name: str) -> int:
+        """How much work a feed is, roughly: the series it may show."""
+        return self._run.candidate_count(name)
+
+    def render(self, names: Iterable[str], sink: Callable[[FeedOutput], None] | None = None) -> RenderShare:
+        """Render these feeds, each given to ``sink`` as soon as it is done (without a sink,
+        kept for the result: see finish)."""
+        run = self._run
+        shares = []
+        for name in names:
+            skipped, repaired, cut = len(run.report.problems), len(run.problems), len(run.recurrence.cut)
+            output = run.render(self._feeds[name])
+            if sink is None:
+                self._outputs[name] = output
+            else:
+                sink(output)
+            del output
+            shares.append(
+                FeedShare(
+                    name,
+                    run.report.feeds[name],
+                    run.report.problems[skipped:],
+                    run.problems[repaired:],
+                    run.recurrence.cut[cut:],
+                )
+            )
+        records: dict[StatusKey, StatusRecord] = {}
+        for redactor in run.redactors():
+            records.update(redactor.status_records)
+        return RenderShare(shares, dict(run.new_stamps), records)
+
+    def finish(self, shares: Iterable[RenderShare]) -> BuildResult:
+        """The run's result from the shares that rendered its feeds, every one once."""
+        run = self._run
+        shares = list(shares)
+        by_name = {feed.name: feed for share in shares for feed in share.feeds}
+        if set(by_name) != set(self._feeds):
+            raise ValueError(f"shares cover {sorted(by_name)}, not the planned {sorted(self._feeds)}")
+        report = run.report = RunReport()
+        report.feeds.update(self._missing)
+        skipped: list[Problem] = []
+        repaired: list[Problem] = []
+        cut: list[tuple[str, int]] = []
+        for name in self._feeds:
+            done = by_name[name]
+            report.feeds[name] = done.report
+            skipped.extend(done.skipped)
+            repaired.extend(done.repaired)
+            cut.extend(done.cut)
+        report.problems.extend(skipped)
+        # No silent emptying (see unmatched.py); facts read only for this are not kept.
+        sources = run.sources
+        cut_before = len(run.recurrence.cut)
+        names = NameIndex(
+            sources, run.rules.custom_fields, lambda c, source: run.facts(c, source, keep=False)
+        )
+        for name, feed in self._feeds.items():
+            report_unmatched(report.feeds[name], unmatched_rules(feed.where, feed.sources, names))
+        cut.extend(run.recurrence.cut[cut_before:])
+        for source in sources.values():
+            report.problems.extend(source.problems)
+            report.source_events[source.source] = source.vevents
+        report.problems.extend(dict.fromkeys(repaired))
+        report.problems.extend(
+            Problem(source, line, "RRULE too costly to expand; `window` treats the series as open-ended")
+            for source, line in cut
+        )
+        stamps: dict[StampKey, Stamp] = {}
+        records: dict[StatusKey, StatusRecord] = {}
+        for share in shares:
+            stamps.update(share.stamps)
+            records.update(share.statuses)
+        return BuildResult(dict(self._outputs), report, stamps, records, list(self._feeds))
 
 
 class _Run:
@@ -179,6 +280,10 @@ class _Run:
                         reused.add(key)
                 seen.add(key)
                 in_profile.add(key)
+
+    def candidate_count(self, name: str) -> int:
+        planned = self._planned.get(name)
+        return len(planned[0]) if planned is not None else 0
 
     # ------------------------------------------------------------ per feed
 
@@ -426,7 +531,10 @@ __all__ = [
     "GOOGLE_MAX_BYTES",
     "BuildResult",
     "FeedOutput",
+    "FeedShare",
     "Problem",
+    "RenderPlan",
+    "RenderShare",
     "build_feeds",
     "parse_sources",
     "render_feeds",
