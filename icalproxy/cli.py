@@ -20,10 +20,11 @@ from icalproxy import __version__
 from icalproxy.config.load import load_config
 from icalproxy.config.model import Config
 from icalproxy.core.parse import ParsedSource
-from icalproxy.core.pipeline import FeedOutput, parse_sources, render_feeds
+from icalproxy.core.pipeline import FeedOutput, RenderPlan, parse_sources, render_feeds
 from icalproxy.errors import ConfigError, FetchError, IcalproxyError
 from icalproxy.fetch import SourceFetcher, Validators, read_file_source
 from icalproxy.installation import installation_key
+from icalproxy.render_jobs import auto_jobs, render_in_processes, usable_cpus
 from icalproxy.storage import atomic_write, safe_child
 
 if TYPE_CHECKING:  # conflicts.py is imported by the commands that use it (start-up time)
@@ -77,6 +78,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         render.add_argument("--out", required=True, type=Path, help="output folder")
         render.add_argument("--feed", action="append", help="only this feed (repeatable)")
         render.add_argument("--report", type=Path, help="also write the run report as JSON here")
+        render.add_argument(
+            "--jobs",
+            type=_jobs,
+            default=None,
+            metavar="N",
+            help="processes that render feeds: a number, or auto (default: one per CPU, up to 4, "
+            "for sources of 1 to 16 MB; else one, the least memory)",
+        )
         _now_arg(render)
 
     if wanted("preview"):
@@ -126,6 +135,19 @@ def _positive_days(text: str) -> int:
     if not 1 <= days <= 3660:
         raise argparse.ArgumentTypeError(f"must be from 1 to 3660 days, not {days}")
     return days
+
+
+def _jobs(text: str) -> int | None:
+    """``--jobs``: a whole number of processes from 1, or ``auto`` (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes from 1, or auto, not {text!r}")
+    return jobs
 
 
 def _parse_now(text: str) -> datetime:
@@ -270,16 +292,23 @@ def cmd_render(args: argparse.Namespace) -> int:
     parsed = parse_sources(snapshots, key, valid_utf8=True)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    written: list[str] = []
 
     def write(feed: FeedOutput) -> None:  # atomic for readers; a rerun redoes it all
         atomic_write(safe_child(out, feed.name, ".ics"), feed.body, mode=0o644, durable=False)
-        written.append(feed.name)
 
-    result = render_feeds(parsed, config.rules, args.now or utc_now(), args.feed, sink=write)
+    plan = RenderPlan(parsed, config.rules, args.now or utc_now(), args.feed)
+    jobs = args.jobs
+    if jobs is None:
+        jobs = auto_jobs(sum(map(len, snapshots.values())), len(plan.names), usable_cpus())
+    result, processes = render_in_processes(
+        plan, jobs, write, lambda text: print(f"warning: {text}", file=sys.stderr)
+    )
     for line in result.report.summary_lines():
         print(line)
-    print(f"wrote {len(written)} feed(s) to {out}")
+    print(
+        f"wrote {len(result.rendered)} feed(s) to {out}"
+        + (f" ({processes} processes)" if processes > 1 else "")
+    )
     if args.report:
         import json  # noqa: PLC0415  (imported when first needed: start-up)
 

@@ -161,12 +161,13 @@ def test_one_shot_commands_run_without_the_cyclic_collector_and_restore_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """render (and check, preview, conflicts) run with the cyclic collector off: their parsed
-    sources hold no cycles, and walking them is about 1.5 % of render's time. It is on again
+    sources hold no cycles, and walking them is about 1.5 % of render's time (and, in a
+    render in processes, each child's collections would copy every page they walk). It is on again
     once main returns, and the daemon's commands keep it."""
     seen: dict[str, bool] = {}
-    real_render = cli.render_feeds
+    real_render = cli.render_in_processes
 
-    def render_feeds(*args: Any, **kwargs: Any) -> Any:
+    def render_in_processes(*args: Any, **kwargs: Any) -> Any:
         seen["render"] = gc.isenabled()
         return real_render(*args, **kwargs)
 
@@ -174,7 +175,7 @@ def test_one_shot_commands_run_without_the_cyclic_collector_and_restore_it(
         seen["feeds"] = gc.isenabled()
         return 0
 
-    monkeypatch.setattr(cli, "render_feeds", render_feeds)
+    monkeypatch.setattr(cli, "render_in_processes", render_in_processes)
     monkeypatch.setattr("icalproxy.daemon.commands.cmd_feeds", feeds)
     assert gc.isenabled()
     state = tmp_path / "state"
