@@ -14,7 +14,10 @@ Then the same work as a user meets it, whole process, start-up included (best of
 fresh processes each, wall clock, in rounds that take turns so that both meet the same load):
   icalendar  python roundtrip.py feed.ics out.ics (the round trip above, reading and writing files)
   icalproxy  icalproxy render --config bench.yaml --out DIR (the installed command)
-and each one's peak RSS (VmHWM, read by the process itself as it exits). The package's
+and each one's peak RSS (VmHWM, read by the process itself as it exits). `icalproxy render`
+runs with its default --jobs (auto: several processes for sources of 1–16 MB, see
+icalproxy/render_jobs.py), unless --jobs says otherwise; when it forks, the children's peaks
+are added to its own (see whole_processes). The package's
 bytecode is compiled first, as `pip install .` does (icalendar's was, when it was installed);
 an editable install under PYTHONDONTWRITEBYTECODE would otherwise recompile every module on
 every run. Start-up alone (`icalproxy --version`, imports of the render path) is printed too.
@@ -111,14 +114,16 @@ for event in calendar.walk("VEVENT"):
 open(sys.argv[2], "wb").write(calendar.to_ical())
 """
 
-# Runs a script or module as __main__ and writes its own peak RSS to a file as it exits.
+# Runs a script or module as __main__ and writes, as it exits, its own peak RSS and the
+# largest peak of the processes it forked and waited for (kB; `render --jobs`).
 MEASURE = """
-import atexit, runpy, sys
+import atexit, resource, runpy, sys
 report, kind, target = sys.argv[1:4]
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
-            open(report, "w").write(line.split()[1])
+            children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            open(report, "w").write(f"{line.split()[1]} {children}")
 atexit.register(hwm)
 sys.argv = [target, *sys.argv[4:]]
 if kind == "module":
@@ -128,8 +133,9 @@ else:
 """
 
 
-def whole_command(kind: str, path: Path, feeds: int) -> tuple[list[str], list[str]]:
-    """The command line of one contender, and what MEASURE runs for its peak RSS."""
+def whole_command(kind: str, path: Path, feeds: int, jobs: str | None) -> tuple[list[str], list[str]]:
+    """The command line of one contender, and what MEASURE runs for its peak RSS. ``jobs``:
+    icalproxy's --jobs (None: its default, as a user runs it)."""
     folder = path.parent
     if kind == "icalproxy":
         names = json.loads(path.with_suffix(".names.json").read_text())[:feeds]
@@ -148,6 +154,7 @@ def whole_command(kind: str, path: Path, feeds: int) -> tuple[list[str], list[st
             str(folder / f"{path.stem}-out"),
             "--now",
             "2026-11-25",
+            *(["--jobs", jobs] if jobs is not None else []),
         ]
         installed = Path(sys.executable).parent / "icalproxy"
         command = (
@@ -160,18 +167,26 @@ def whole_command(kind: str, path: Path, feeds: int) -> tuple[list[str], list[st
     return [sys.executable, str(script), *args], ["path", str(script), *args]
 
 
-def whole_processes(path: Path, feeds: int, repeat: int) -> dict[str, dict[str, float]]:
+def whole_processes(path: Path, feeds: int, repeat: int, jobs: str | None) -> dict[str, dict[str, float]]:
     """Best wall clock of --repeat fresh processes per contender, in rounds that take turns
     (icalendar, icalproxy, icalendar, …): a slow spell on a shared machine then falls on
-    both, not on one contender's rounds alone. Then each one's peak RSS, measured once."""
+    both, not on one contender's rounds alone. Then each one's peak RSS, measured once.
+
+    When `icalproxy render` renders in several processes (its last line says how many), its
+    RSS is the main process's peak plus, for each other process, the largest child's peak.
+    A child's peak counts again the pages it still shares with the main process, so this
+    overstates what the processes need together; it never understates it."""
     kinds = ("icalendar", "icalproxy")
-    commands = {kind: whole_command(kind, path, feeds) for kind in kinds}
+    commands = {kind: whole_command(kind, path, feeds, jobs) for kind in kinds}
     best = dict.fromkeys(kinds, float("inf"))
+    processes = 1
     for _ in range(repeat):
         for kind in kinds:
             start = time.perf_counter()
-            subprocess.run(commands[kind][0], check=True, stdout=subprocess.DEVNULL)
+            done = subprocess.run(commands[kind][0], check=True, stdout=subprocess.PIPE, text=True)
             best[kind] = min(best[kind], time.perf_counter() - start)
+            if kind == "icalproxy":
+                processes = _processes(done.stdout)
     results = {}
     for kind in kinds:
         report = path.parent / f"{path.stem}-{kind}.rss"
@@ -180,8 +195,21 @@ def whole_processes(path: Path, feeds: int, repeat: int) -> dict[str, dict[str, 
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        results[kind] = {"seconds": best[kind], "peak_rss_mb": int(report.read_text()) / 1024}
+        own, child = (int(word) / 1024 for word in report.read_text().split())
+        extra = (processes - 1) * child if kind == "icalproxy" else 0.0
+        results[kind] = {"seconds": best[kind], "peak_rss_mb": own + extra, "main_mb": own, "child_mb": child}
+        if kind == "icalproxy":
+            results[kind]["processes"] = processes
     return results
+
+
+def _processes(output: str) -> int:
+    """How many processes `icalproxy render` used: its last line ends "(N processes)" when
+    more than one."""
+    last = output.rstrip().rsplit("\n", 1)[-1]
+    if last.endswith(" processes)"):
+        return int(last.rsplit("(", 1)[1].split()[0])
+    return 1
 
 
 def startup(repeat: int) -> float:
@@ -222,6 +250,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--only", choices=("both", "in", "whole"), default="both", help="in-process, whole-process or both"
+    )
+    parser.add_argument(
+        "--jobs", help="icalproxy render --jobs for the whole-process rounds (default: none given, auto)"
     )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -272,11 +303,20 @@ def main() -> None:
                 ours["peak_rss_mb"] = run_worker("icalproxy", path, 1, args.feeds)["peak_rss_mb"]
                 print(_row("in process", events, size, baseline, ours, args.feeds), flush=True)
             if args.only in ("both", "whole"):
-                whole = whole_processes(path, args.feeds, args.repeat)
+                whole = whole_processes(path, args.feeds, args.repeat, args.jobs)
                 print(
                     _row("whole", events, size, whole["icalendar"], whole["icalproxy"], args.feeds),
                     flush=True,
                 )
+                ours = whole["icalproxy"]
+                if ours["processes"] > 1:
+                    children = ours["processes"] - 1
+                    print(
+                        f"{'':<10} icalproxy rendered in {ours['processes']:.0f} processes; its RSS is "
+                        f"the main process's {ours['main_mb']:.1f} MB + {children:.0f} × "
+                        f"{ours['child_mb']:.1f} MB (a child's peak counts again the pages it shares)",
+                        flush=True,
+                    )
 
 
 def _row(
