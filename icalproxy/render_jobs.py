@@ -141,11 +141,10 @@ def render_in_processes(
                 shares.append(share)
         rendered = {feed.name for share in shares for feed in share.feeds}
         lost = [name for name in names if name not in rendered]
+        if failures:
+            again = f"; their {len(lost)} feed(s) were rendered here" if lost else ""
+            warn(f"{len(failures)} render process(es) failed ({'; '.join(failures)}){again}")
         if lost:  # taken by a child that failed: its files and share are not trusted
-            warn(
-                f"{len(failures)} render process(es) failed ({'; '.join(failures)}); "
-                f"their {len(lost)} feed(s) were rendered here"
-            )
             shares.append(plan.render(lost, sink))
     finally:
         if frozen:
