@@ -53,27 +53,48 @@ def usable_cpus(cgroup_root: Path = _CGROUP_ROOT, proc_cgroup: Path = Path("/pro
 
 
 def _cgroup_quota(cgroup_root: Path, proc_cgroup: Path) -> float | None:
-    """``cpu.max`` of this process's cgroup (v2): quota / period, or None (no limit, no v2)."""
+    """This process's cgroup CPU quota in CPUs, or None (no limit, no cgroup): v2's
+    ``cpu.max`` ("max 100000", "150000 100000") or v1's ``cpu.cfs_quota_us`` (-1: none) over
+    ``cpu.cfs_period_us``. Each is looked for under the process's own cgroup path, then at
+    the mount's root (inside a container the path names the host's hierarchy)."""
     try:
         lines = proc_cgroup.read_text().splitlines()
     except OSError:
         return None
-    path = next((line[3:] for line in lines if line.startswith("0::")), None)
-    if path is None:
-        return None
-    for folder in (cgroup_root / path.lstrip("/"), cgroup_root):
-        try:
-            words = (folder / "cpu.max").read_text().split()
-        except OSError:
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
             continue
-        if len(words) == 2 and words[0] != "max":
-            try:
-                quota, period = int(words[0]), int(words[1])
-            except ValueError:
-                return None
-            return quota / period if quota > 0 and period > 0 else None
-        return None
+        number, controllers, path = parts
+        relative = path.strip().lstrip("/")
+        if number == "0" and controllers == "":  # v2: one unified hierarchy
+            for folder in (cgroup_root / relative, cgroup_root):
+                words = _read_words(folder / "cpu.max")
+                if words is not None:
+                    return _ratio(words[0], words[1]) if len(words) == 2 else None
+        elif "cpu" in controllers.split(","):  # v1: the cpu controller's own hierarchy
+            for mount in (cgroup_root / "cpu", cgroup_root / controllers):
+                for folder in (mount / relative, mount):
+                    quota = _read_words(folder / "cpu.cfs_quota_us")
+                    period = _read_words(folder / "cpu.cfs_period_us")
+                    if quota and period:
+                        return _ratio(quota[0], period[0])
     return None
+
+
+def _read_words(path: Path) -> list[str] | None:
+    try:
+        return path.read_text().split()
+    except OSError:
+        return None
+
+
+def _ratio(quota: str, period: str) -> float | None:
+    try:
+        value, length = int(quota), int(period)
+    except ValueError:
+        return None  # "max": no limit
+    return value / length if value > 0 and length > 0 else None
 
 
 def auto_jobs(source_bytes: int, feeds: int, cpus: int) -> int:

@@ -277,10 +277,34 @@ def test_usable_cpus_follows_the_cgroup_quota(
     assert usable_cpus(root, proc) == (affinity if limit is None else min(affinity, limit))
 
 
-def test_usable_cpus_without_cgroup_v2(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("quota", "folder", "limit"),
+    [
+        ("-1", "cpu/docker/abc", None),
+        ("100000", "cpu/docker/abc", 1),
+        ("250000", "cpu", 3),
+        ("200000", "cpu,cpuacct", 2),
+    ],
+)
+def test_usable_cpus_follows_a_cgroup_v1_quota(
+    tmp_path: Path, quota: str, folder: str, limit: int | None
+) -> None:
+    """Docker's --cpus on a cgroup v1 host: cfs quota over period, in the process's cgroup or
+    at the mount's root (a container sees the host's path in /proc/self/cgroup)."""
+    root = tmp_path / "cgroup"
+    (root / folder).mkdir(parents=True)
+    (root / folder / "cpu.cfs_quota_us").write_text(quota + "\n")
+    (root / folder / "cpu.cfs_period_us").write_text("100000\n")
+    proc = tmp_path / "proc-cgroup"
+    proc.write_text("12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n")
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cpus(root, proc) == (affinity if limit is None else min(affinity, limit))
+
+
+def test_usable_cpus_without_a_cgroup_quota(tmp_path: Path) -> None:
     affinity = len(os.sched_getaffinity(0))
     assert usable_cpus(tmp_path / "none", tmp_path / "missing") == affinity
-    (tmp_path / "v1").write_text("12:cpu,cpuacct:/docker/abc\n")
+    (tmp_path / "v1").write_text("12:cpu,cpuacct:/docker/abc\n0::/\n")
     assert usable_cpus(tmp_path / "none", tmp_path / "v1") == affinity
 
 
