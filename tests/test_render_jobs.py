@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,17 @@ def plan_of(sources: dict[str, bytes | None], text: str = RULES) -> RenderPlan:
     return RenderPlan(parsed, rules_from(text), NOW, stamps={}, statuses={})
 
 
+def feed_per_subcalendar(manifest: dict[str, Any], *more: str) -> str:
+    """Rules for a generated feed (source ``teamup``): a feed per sub-calendar, then ``more``."""
+    names = [calendar["name"] for calendar in manifest["subcalendars"]]
+    lines = ["sources: {teamup: {url: x.ics}}", "feeds:"]
+    lines += [
+        f"  f{index}: {{title: t{index}, where: {{subcalendar: {json.dumps(name)}}}}}"
+        for index, name in enumerate(names)
+    ]
+    return "\n".join([*lines, *more]) + "\n"
+
+
 def render_to(
     folder: Path, plan: RenderPlan, jobs: int, sink: Callable[[FeedOutput], None] | None = None
 ) -> tuple[BuildResult, int, list[str]]:
@@ -125,14 +137,7 @@ def test_feeds_rendered_in_processes_equal_one_process(tmp_path: Path, jobs: int
 
 def test_a_generated_feed_in_two_processes_equals_one(tmp_path: Path) -> None:
     data, manifest = generated_feed(3000, seed=5, subcalendars=12)
-    names = [calendar["name"] for calendar in manifest["subcalendars"]]
-    lines = ["sources: {teamup: {url: x.ics}}", "feeds:"]
-    lines += [
-        f"  f{index}: {{title: t{index}, where: {{subcalendar: {json.dumps(name)}}}}}"
-        for index, name in enumerate(names)
-    ]
-    lines += ["  all: {title: Everything, profile: technician}"]
-    text = "\n".join(lines) + "\n"
+    text = feed_per_subcalendar(manifest, "  all: {title: Everything, profile: technician}")
     serial, _, _ = render_to(tmp_path / "one", plan_of({"teamup": data}, text), 1)
     parallel, processes, warnings = render_to(tmp_path / "two", plan_of({"teamup": data}, text), 2)
     assert processes == 2 and not warnings
@@ -223,14 +228,10 @@ def test_one_process_when_forking_is_not_safe(monkeypatch: pytest.MonkeyPatch, t
 
 def test_the_queue_hands_out_the_largest_feeds_first() -> None:
     data, manifest = generated_feed(1500, seed=2, subcalendars=8)
-    names = [calendar["name"] for calendar in manifest["subcalendars"]]
-    lines = ["sources: {teamup: {url: x.ics}}", "feeds:"]
-    lines += [
-        f"  f{index}: {{title: t, where: {{subcalendar: {json.dumps(name)}}}}}"
-        for index, name in enumerate(names)
-    ]
-    lines += ["  none: {title: t, where: {subcalendar: nobody}}", "  all: {title: t}"]
-    plan = plan_of({"teamup": data}, "\n".join(lines) + "\n")
+    text = feed_per_subcalendar(
+        manifest, "  none: {title: t, where: {subcalendar: nobody}}", "  all: {title: t}"
+    )
+    plan = plan_of({"teamup": data}, text)
     order = work_order(plan)
     assert sorted(order) == sorted(plan.names)
     assert order[0] == "all" and order[-1] == "none"
